@@ -1,0 +1,47 @@
+# `make run` and `make test` work on a fresh machine: each installs what it needs first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+export ANONYMIZED_TELEMETRY := False
+
+.PHONY: install run ingest test eval bench lock clean
+
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	# torch first and alone: 2.13.0 is the CPU build; an unpinned torch pulls a multi-GB GPU build.
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+install: $(STAMP)
+
+ingest: install
+	$(BIN)/sopilot ingest
+
+run: ingest
+	$(BIN)/streamlit run app.py --server.headless true --server.address 127.0.0.1 --server.port 8501 \
+		--browser.gatherUsageStats false
+
+test: install
+	$(BIN)/python -m pytest -q
+
+eval: ingest
+	$(BIN)/sopilot eval retrieval --queries eval/queries.jsonl
+
+bench: ingest
+	$(BIN)/python bench/bench_retrieval.py
+	$(BIN)/python bench/bench_guard.py
+
+# Re-resolve the pinned set after changing requirements.in (needs the registry).
+lock:
+	$(PYTHON) -m venv /tmp/sopilot-lock && /tmp/sopilot-lock/bin/pip install --quiet torch==2.13.0 \
+		&& /tmp/sopilot-lock/bin/pip install --quiet -r requirements.in \
+		&& /tmp/sopilot-lock/bin/pip freeze --exclude torch | grep -v '^-e' > requirements.lock
+
+clean:
+	rm -rf $(VENV) data

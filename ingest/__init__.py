@@ -1,0 +1,1 @@
+"""Documents → SOP sections → chunks → a versioned Chroma index."""

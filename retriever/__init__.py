@@ -1,0 +1,1 @@
+"""Query → ranked SOP hits (hybrid dense + lexical)."""

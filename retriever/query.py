@@ -1,0 +1,100 @@
+"""Query normalisation from what the knowledge base itself yields.
+
+Agents type fast: misspellings, shorthand, amounts. Before retrieval a query is normalised with
+resources built from the indexed text, never from example queries:
+- misspelt words are corrected to the closest word of the knowledge base's own vocabulary;
+- abbreviations the documents define ("Technical Account Manager (TAM)") are expanded, plus a
+  short table of general helpdesk shorthand (`abbreviations.yaml`, not specific to any SOP);
+- amounts ("$1,250.00", "USD 180", "180 dollars") become the words the documents use for them.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+import yaml
+
+_WORD = re.compile(r"[A-Za-z][A-Za-z0-9'-]*")
+_DEFINED = re.compile(r"((?:[A-Z][\w&/-]*\s+){1,6}[A-Z][\w&/-]*)\s+\(([A-Z][A-Za-z0-9]{1,7})\)|"
+                      r"\b([A-Z][A-Z0-9]{1,7})\s+\(([A-Z][\w-]*(?:\s+[A-Za-z][\w-]*){1,6})\)")
+_MONEY = re.compile(r"(?:[$€£]\s?\d[\d,]*(?:\.\d+)?|\b(?:USD|EUR|GBP|Rs\.?|INR)\s?\d[\d,]*(?:\.\d+)?"
+                    r"|\b\d[\d,]*(?:\.\d+)?\s?(?:dollars|bucks|usd|euros?|rupees)\b)", re.I)
+
+
+def _initials(words: str) -> str:
+    return "".join(w[0] for w in re.findall(r"[A-Za-z][\w-]*", words) if w[0].isupper() or len(w) > 3).upper()
+
+
+def defined_abbreviations(texts: Iterable[str]) -> dict[str, str]:
+    """Abbreviations the documents define, as `ABBR → long form`, when the initials agree."""
+    found: dict[str, str] = {}
+    for text in texts:
+        for m in _DEFINED.finditer(text):
+            long, short = (m.group(1), m.group(2)) if m.group(1) else (m.group(4), m.group(3))
+            words = long.split()
+            for start in range(len(words)):  # the long form is the shortest tail whose initials match
+                tail = " ".join(words[start:])
+                if _initials(tail).startswith(short.rstrip("s").upper()[:len(_initials(tail))]) and \
+                        _initials(tail) == short.rstrip("s").upper():
+                    found.setdefault(short.lower(), tail)
+                    found.setdefault(short.lower().rstrip("s"), tail)
+                    break
+    return found
+
+
+@functools.lru_cache(maxsize=1)
+def shorthand() -> dict[str, str]:
+    """General helpdesk shorthand (`abbreviations.yaml` beside this module)."""
+    data = yaml.safe_load((Path(__file__).with_name("abbreviations.yaml")).read_text(encoding="utf-8"))
+    return {str(k).lower(): str(v) for k, v in (data or {}).items()}
+
+
+def _edits1(word: str) -> set[str]:
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+    return ({a + b[1:] for a, b in splits if b}
+            | {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
+            | {a + c + b[1:] for a, b in splits if b for c in letters}
+            | {a + c + b for a, b in splits for c in letters})
+
+
+class QueryNormalizer:
+    """Corrects, expands and rewrites queries using the indexed vocabulary."""
+
+    def __init__(self, texts: Iterable[str]) -> None:
+        texts = list(texts)
+        self.counts: dict[str, int] = {}
+        for text in texts:
+            for word in _WORD.findall(text.lower()):
+                self.counts[word] = self.counts.get(word, 0) + 1
+        self.abbreviations = shorthand() | defined_abbreviations(texts)
+
+    def correct(self, word: str) -> str:
+        """The knowledge-base word closest to a word it does not contain, or the word itself."""
+        lower = word.lower()
+        if len(lower) < 5 or lower in self.counts or lower in self.abbreviations or not lower.isalpha():
+            return word
+        candidates = [w for w in _edits1(lower) if w in self.counts]
+        if not candidates and len(lower) >= 8:
+            candidates = [w2 for w1 in _edits1(lower) for w2 in _edits1(w1) if w2 in self.counts]
+        if not candidates:
+            return word
+        return max(candidates, key=lambda w: (self.counts[w], w))
+
+    def normalize(self, query: str) -> str:
+        """The query as the knowledge base would phrase it."""
+        query = _MONEY.sub(lambda m: f"{m.group(0)} amount", query)
+        out: list[str] = []
+        for token in re.split(r"(\s+)", query):
+            core = token.strip(".,;:!?()\"'")
+            lower = core.lower()
+            if lower in self.abbreviations and core:
+                out.append(token.replace(core, f"{core} ({self.abbreviations[lower]})"))
+            elif core and _WORD.fullmatch(core):
+                out.append(token.replace(core, self.correct(core)))
+            else:
+                out.append(token)
+        return "".join(out)

@@ -1,0 +1,228 @@
+"""The `sopilot` command line: parse arguments, call one library function, print its result.
+
+Data goes to stdout (exactly one JSON document with `--json`, JSON Lines with `--batch`);
+progress and messages go to stderr. Exit 0 on success, 2 on bad input, 1 on internal failure.
+Heavy libraries are imported only by the commands that need them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from sopilot.errors import SopilotError, UserError
+from sopilot.settings import Settings
+
+
+def _read_lines(path: str) -> list[tuple[int, dict]]:
+    """JSON Lines from a file or stdin (`-`), with line numbers; blank lines skipped."""
+    from sopilot.errors import InputError
+
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot read {path!r}: {exc.strerror}. Check the path.") from None
+    rows = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{path}:{number}: not valid JSON ({exc.msg}): write one JSON object per line.") from None
+        if not isinstance(row, dict):
+            raise InputError(f"{path}:{number}: expected a JSON object such as {{\"query\": \"...\"}}")
+        rows.append((number, row))
+    return rows
+
+
+def _print_json(data) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
+
+
+def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    from ingest.pipeline import ingest
+
+    report = ingest([Path(p) for p in args.paths] or None, settings, reset=args.reset, progress=not args.json)
+    for skipped in report.skipped:
+        print(f"skipped {skipped.source}: {skipped.reason}", file=sys.stderr)
+    for error in report.policy_errors:
+        print(f"policy: {error}", file=sys.stderr)
+    if args.json:
+        _print_json({"version": report.version, "sops": len(report.sops), "chunks": report.chunks,
+                     "embedded": report.embedded, "sop_ids": [s.sop_id for s in report.sops],
+                     "skipped": [{"source": s.source, "reason": s.reason} for s in report.skipped],
+                     "policy_errors": report.policy_errors,
+                     "lint": [{"kind": f.kind, "sop_id": f.sop_id, "source": f.source, "line": f.line, "text": f.text}
+                              for f in report.findings if f.kind != "threshold"]})
+    else:
+        print(f"index {report.version}: {len(report.sops)} SOPs, {report.chunks} chunks "
+              f"({report.embedded} embedded, {report.chunks - report.embedded} unchanged)", file=sys.stderr)
+    return 0 if report.ok else 2
+
+
+def cmd_lint(args: argparse.Namespace, settings: Settings) -> int:
+    from ingest.lint import lint
+    from ingest.pipeline import parse_paths
+
+    parsed = parse_paths([Path(p) for p in args.paths] or [settings.knowledge_dir], settings)
+    findings = lint(parsed.sops)
+    if args.json:
+        _print_json({"findings": [{"kind": f.kind, "sop_id": f.sop_id, "source": f.source, "line": f.line,
+                                   "text": f.text} for f in findings],
+                     "skipped": [{"source": s.source, "reason": s.reason} for s in parsed.skipped]})
+    else:
+        for f in findings:
+            print(f"{f.source}:{f.line}: {f.kind} [{f.sop_id}] {f.text}")
+        for s in parsed.skipped:
+            print(f"skipped {s.source}: {s.reason}", file=sys.stderr)
+    return 2 if parsed.skipped else 0
+
+
+def cmd_retrieve(args: argparse.Namespace, settings: Settings) -> int:
+    from retriever.hybrid import load
+
+    if args.batch is None and not args.query:
+        raise UserError("give a QUERY or --batch FILE.jsonl")
+    retriever = load(settings)
+    if args.batch is not None:
+        for number, row in _read_lines(args.batch):
+            query = row.get("query")
+            if not isinstance(query, str) or not query.strip():
+                raise UserError(f"{args.batch}:{number}: missing \"query\" string")
+            hits = retriever.search(query, k=args.k, category=row.get("category", args.category))
+            _print_json({"query": query, "hits": [h.to_json() for h in hits]})
+        return 0
+    hits = retriever.search(args.query, k=args.k, category=args.category)
+    if args.json:
+        _print_json({"query": args.query, "hits": [h.to_json() for h in hits]})
+        return 0
+    for rank, hit in enumerate(hits, start=1):
+        print(f"{rank}. {hit.sop_id:20} {hit.score:.3f}  {hit.title} — {hit.category} [{hit.section}] "
+              f"{hit.source}:{hit.line_start}-{hit.line_end}")
+    return 0
+
+
+def _classifier(settings: Settings):
+    """A lazy retrieval-based classifier for tickets without sop_id (loads the index on first use)."""
+    state: dict = {}
+
+    def classify(message: str) -> str | None:
+        if "retriever" not in state:
+            from retriever.hybrid import load
+
+            try:
+                state["retriever"] = load(settings)
+            except SopilotError:
+                state["retriever"] = None
+        retriever = state["retriever"]
+        if retriever is None:
+            return None
+        hits = retriever.search(message, k=1)
+        return hits[0].sop_id if hits and hits[0].dense >= settings.min_confidence else None
+
+    return classify
+
+
+def cmd_guard(args: argparse.Namespace, settings: Settings) -> int:
+    from guard.cli import run_guard
+
+    return run_guard(ticket=args.ticket, reply=args.reply, batch=args.batch, as_json=args.json,
+                     settings=settings, classify=_classifier(settings))
+
+
+def cmd_suggest(args: argparse.Namespace, settings: Settings) -> int:
+    from sopilot.pipeline import suggest_command
+
+    return suggest_command(ticket=args.ticket, as_json=args.json, settings=settings)
+
+
+def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    if args.what == "retrieval":
+        from eval.retrieval import run_eval_retrieval
+
+        return run_eval_retrieval(queries=args.queries, k=args.k, as_json=args.json, settings=settings,
+                                  report_dir=Path(args.report_dir) if args.report_dir else None)
+    from guard.cli import run_eval_guard
+
+    return run_eval_guard(cases=args.cases, as_json=args.json, settings=settings, classify=_classifier(settings))
+
+
+def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
+    from sopilot.audit import export_command
+
+    return export_command(fmt=args.format, output=args.output, settings=settings)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every command (CONTRACT §1)."""
+    parser = argparse.ArgumentParser(prog="sopilot", description="Support copilot: SOP retrieval, guarded replies.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = commands.add_parser("ingest", help="parse SOP documents into the vector store")
+    p.add_argument("paths", nargs="*", help="files or directories (default: the knowledge dir)")
+    p.add_argument("--reset", action="store_true", help="drop every index version first")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_ingest)
+
+    p = commands.add_parser("lint", help="placeholders, SOPs without procedure, thresholds per SOP")
+    p.add_argument("paths", nargs="*")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_lint)
+
+    p = commands.add_parser("retrieve", help="ranked SOP hits for a query")
+    p.add_argument("query", nargs="?")
+    p.add_argument("--k", type=int, default=None)
+    p.add_argument("--category")
+    p.add_argument("--batch", metavar="FILE.jsonl", help="one {\"query\": …} per line ('-' for stdin)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_retrieve)
+
+    p = commands.add_parser("guard", help="policy decision for a ticket and verdict on a draft reply")
+    p.add_argument("--ticket", metavar="FILE")
+    p.add_argument("--reply", metavar="FILE")
+    p.add_argument("--batch", metavar="FILE.jsonl")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_guard)
+
+    p = commands.add_parser("suggest", help="retrieve → draft reply → guard")
+    p.add_argument("--ticket", metavar="FILE", required=True)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_suggest)
+
+    p = commands.add_parser("eval", help="offline evaluation")
+    p.add_argument("what", choices=["retrieval", "guard"])
+    p.add_argument("--queries", metavar="FILE.jsonl", default="eval/queries.jsonl")
+    p.add_argument("--cases", metavar="FILE.jsonl", default="eval/guard_cases.jsonl")
+    p.add_argument("--k", type=int, default=10)
+    p.add_argument("--report-dir", help="where the Markdown report and chart go (default eval/reports)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_eval)
+
+    p = commands.add_parser("audit", help="the audit log")
+    audit = p.add_subparsers(dest="audit_command", required=True)
+    e = audit.add_parser("export", help="export every event")
+    e.add_argument("--format", choices=["csv", "jsonl"], default="jsonl")
+    e.add_argument("--output", default="-", help="file (default stdout)")
+    e.set_defaults(run=cmd_audit)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; return its exit code."""
+    args = build_parser().parse_args(argv)
+    if getattr(args, "k", None) is None and args.command == "retrieve":
+        args.k = 10 if args.batch else 5
+    try:
+        settings = Settings.from_env()
+        return args.run(args, settings)
+    except UserError as exc:
+        print(f"sopilot {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except SopilotError as exc:
+        print(f"sopilot {args.command}: {exc}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        return 0

@@ -1,0 +1,126 @@
+"""The one settings object, read from `SOPILOT_*` environment variables in one place.
+
+Every knob is declared once in `SETTINGS` with its default and help text; `Settings.from_env`
+reads them (given an environment mapping, so tests pass their own) and validates types, so a
+wrong value stops start-up with a message that names the variable. This module stays light: the
+guard imports it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from sopilot.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+"""The project directory (the package is installed in editable mode from it)."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Setting:
+    """One configuration knob: its environment variable, type, default and help."""
+
+    name: str
+    env: str
+    type: type
+    default: Any
+    help: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(name="data_dir", env="SOPILOT_DATA_DIR", type=Path, default=ROOT / "data",
+            help="Where the embedded Chroma index, the lexical index and the SQLite audit log live."),
+    Setting(name="knowledge_dir", env="SOPILOT_KNOWLEDGE_DIR", type=Path, default=ROOT / "knowledge",
+            help="The SOP documents ingested by default, and the policy file."),
+    Setting(name="chroma_url", env="SOPILOT_CHROMA_URL", type=str, default="",
+            help="A Chroma server (`chroma run`) such as http://127.0.0.1:8000; empty = embedded Chroma under data_dir."),
+    Setting(name="collection", env="SOPILOT_COLLECTION", type=str, default="sopilot",
+            help="Name prefix of the Chroma collections (one per index version)."),
+    Setting(name="embedding_model", env="SOPILOT_EMBEDDING_MODEL", type=str, default="",
+            help="Path of a sentence-transformers model; empty = the packaged all-MiniLM-L6-v2."),
+    Setting(name="chunk_tokens", env="SOPILOT_CHUNK_TOKENS", type=int, default=200,
+            help="Largest chunk, in the embedding model's word pieces (the model reads at most 256)."),
+    Setting(name="min_confidence", env="SOPILOT_MIN_CONFIDENCE", type=float, default=0.30,
+            help="Below this best-hit confidence a ticket matches no SOP and goes to the Policy Exception queue."),
+    Setting(name="database_url", env="SOPILOT_DATABASE_URL", type=str, default="",
+            help="SQLAlchemy URL of the audit log; empty = SQLite (WAL) at data_dir/audit.db."),
+    Setting(name="llm_model", env="SOPILOT_LLM_MODEL", type=str, default="",
+            help="Model name on the OpenAI-compatible endpoint; empty = the offline composer drafts replies."),
+    Setting(name="llm_base_url", env="OPENAI_BASE_URL", type=str, default="",
+            help="Any OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, llama.cpp server, gateways)."),
+    Setting(name="llm_timeout", env="SOPILOT_LLM_TIMEOUT", type=float, default=20.0,
+            help="Seconds before an LLM call is abandoned and the offline composer answers instead."),
+    Setting(name="llm_retries", env="SOPILOT_LLM_RETRIES", type=int, default=1,
+            help="Retries of a failed LLM call before falling back to the offline composer."),
+    Setting(name="llm_context_tokens", env="SOPILOT_LLM_CONTEXT_TOKENS", type=int, default=3000,
+            help="Token budget of the SOP context given to the LLM; whole sections are dropped to fit."),
+    Setting(name="stopped_policies", env="SOPILOT_STOPPED_POLICIES", type=str, default="",
+            help="Comma-separated policy ids under Emergency Stop (handbook §7): their automation goes to manual review."),
+)
+
+
+def _parse(setting: Setting, raw: str) -> Any:
+    if setting.type is Path:
+        return Path(raw).expanduser()
+    if setting.type is str:
+        return raw
+    try:
+        return setting.type(raw)
+    except ValueError:
+        raise ConfigError(
+            f"{setting.env}={raw!r} is not a valid {setting.type.__name__}: {setting.help} "
+            f"Unset it to use the default {setting.default!r}."
+        ) from None
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Resolved configuration; build it with `Settings.from_env()`."""
+
+    data_dir: Path
+    knowledge_dir: Path
+    chroma_url: str
+    collection: str
+    embedding_model: str
+    chunk_tokens: int
+    min_confidence: float
+    database_url: str
+    llm_model: str
+    llm_base_url: str
+    llm_timeout: float
+    llm_retries: int
+    llm_context_tokens: int
+    stopped_policies: str
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Read every setting from `environ` (default `os.environ`); keyword overrides win."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for setting in SETTINGS:
+            raw = environ.get(setting.env)
+            values[setting.name] = setting.default if raw in (None, "") else _parse(setting, raw)
+        unknown = set(overrides) - set(values)
+        if unknown:
+            raise ConfigError(f"unknown setting(s) {sorted(unknown)}; valid: {[s.name for s in SETTINGS]}")
+        values.update(overrides)
+        if values["chunk_tokens"] < 32 or values["chunk_tokens"] > 256:
+            raise ConfigError(
+                f"SOPILOT_CHUNK_TOKENS={values['chunk_tokens']} is out of range: use 32 to 256 "
+                "(the embedding model reads at most 256 word pieces)."
+            )
+        return cls(**values)
+
+    @property
+    def stopped(self) -> frozenset[str]:
+        """Policy ids under Emergency Stop."""
+        return frozenset(p.strip() for p in self.stopped_policies.split(",") if p.strip())
+
+    @property
+    def audit_url(self) -> str:
+        """The audit database URL, defaulting to SQLite under the data dir."""
+        return self.database_url or f"sqlite:///{self.data_dir / 'audit.db'}"
