@@ -69,6 +69,7 @@ def parse_paths(paths: list[Path], settings: Settings) -> Parsed:
             files += discover([path])
         except DocumentError as exc:
             skipped.append(Skipped(source=exc.source, reason=exc.reason))
+    files.sort(key=lambda p: p.name not in catalog.documents)  # catalogued documents keep their ids on a clash
     for path in files:
         try:
             document = load_document(path)
