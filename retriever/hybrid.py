@@ -86,7 +86,8 @@ class Retriever:
         self.sops = rebuild_sops(chunks)
         self.categories = sorted({c.metadata["category"] for c in self.chunks})
         self.sop_ids = sorted({c.sop_id for c in self.chunks})
-        self.lexical = Lexical(["\n".join(c.text for c in self.chunks if c.sop_id == s) for s in self.sop_ids])
+        self.lexical = Lexical([s + "\n" + "\n".join(c.text for c in self.chunks if c.sop_id == s)
+                                for s in self.sop_ids])
         self._first_chunk: dict[str, str] = {}
         for chunk in self.chunks:
             self._first_chunk.setdefault(chunk.sop_id, chunk.chunk_id)

@@ -66,7 +66,7 @@ def test_chunks_fit_the_embedding_model_and_carry_their_metadata(settings, embed
     assert max(embedder.count_tokens(text) for _, text, _ in chunks) <= settings.chunk_tokens
     for _, text, meta in chunks:
         assert {"sop_id", "title", "category", "section", "source"} <= set(meta)
-        assert text.startswith(f"{meta['title']} ({meta['sop_id']}) | {meta['category']}")
+        assert text.startswith(f"{meta['title']} | {meta['category']} | ")
     a1 = [m for _, _, m in chunks if m["sop_id"] == "A.1"]
     assert {m["version"] for m in a1} == {"2.1"} and {m["effective_date"] for m in a1} == {"2023-10-26"}
 
