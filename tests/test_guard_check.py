@@ -1,0 +1,242 @@
+"""Reply checks: what a draft may say under a decision. Precision (passing drafts) as much as recall."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from guard.check import check
+from guard.decide import decide
+from guard.policy import load_policies
+from guard.reply import compose_reply
+from sopilot.settings import ROOT
+
+POLICIES = load_policies(ROOT / "knowledge" / "policies.yaml")
+P = pytest.param
+
+
+def _decide(sop_id: str, **facts):
+    return decide({"message": "ticket", "sop_id": sop_id, **facts}, POLICIES)
+
+
+A1_ESCALATE = _decide("A.1", priority="High", amount=420)
+A1_AUTO_60 = _decide("A.1", priority="Low", amount=60)
+A1_AUTO_8999 = _decide("A.1", priority="Low", amount="89.99")
+A1_REVIEW = _decide("A.1", priority="Low")
+A1_STOPPED = decide({"message": "x", "sop_id": "A.1", "priority": "Low", "amount": 60}, POLICIES, stopped={"A.1"})
+A2_AUTO = _decide("A.2", days_since_payment=5, amount=30)
+A2_ESCALATE = _decide("A.2", days_since_payment=30)
+B1_ESCALATE = _decide("B.1", priority="Low", failed_login_attempts=5)
+B1_AUTO = _decide("B.1", priority="Low", failed_login_attempts=0)
+C1_ESCALATE = _decide("C.1", under_warranty=True, damage="major", priority="Low")
+C1_AUTO = _decide("C.1", under_warranty=True, damage="minor", priority="Low")
+D1_ESCALATE = _decide("D.1", requested_role="Admin", from_approved_admin=True)
+F2_ESCALATE = _decide("F.2", identity_verified=True, legal_hold=True, pending_transactions=False)
+I1_AUTO_40 = _decide("I.1", uptime_pct=99.5, qualifying_plan=True, monthly_fee=400)
+I1_SEVERE = _decide("I.1", uptime_pct=98, qualifying_plan=True, monthly_fee=400)
+I1_MET = _decide("I.1", uptime_pct=99.95, qualifying_plan=True, monthly_fee=400)
+I2_ESCALATE = _decide("I.2", tenure_months=3, failed_payments=0, plan_months=3)
+I2_AUTO = _decide("I.2", tenure_months=30, failed_payments=0, plan_months=2)
+J1_TAM = _decide("J.1", account_tier="Platinum", priority="High")
+K2_ESCALATE = _decide("K.2", engineer_certified=True, access="write", partner_manager_approved=True, access_hours=2)
+
+PASSING = [
+    P(A1_ESCALATE, "Your invoice total was $420, I've escalated it to our Billing Specialist team.",
+      id="invoice total"),
+    P(A1_ESCALATE, "I can't issue a refund automatically.", id="cannot refund automatically"),
+    P(A1_ESCALATE, "Please select the Invoices tab and download the PDF.", id="select the Invoices tab"),
+    P(A1_ESCALATE, "You can follow updates on our [status page](https://status.example.com).", id="markdown link"),
+    P(A1_ESCALATE, "We can't refund this charge right now.", id="we can't refund"),
+    P(A1_ESCALATE, "No refund has been issued yet; the Billing Specialist team will review the charge.",
+      id="no refund has been issued yet"),
+    P(A1_ESCALATE, "The Billing Specialist team may offer a refund or a credit as a goodwill gesture.",
+      id="team may offer"),
+    P(A1_ESCALATE, "If approved, a refund will be issued to your original payment method.", id="if approved"),
+    P(A1_ESCALATE, "Once the team approves it, your refund will be processed.", id="once the team approves"),
+    P(A1_ESCALATE, "Refunds are normally processed within 5 business days once approved.", id="general statement"),
+    P(A1_ESCALATE, "I understand you were charged $420 twice; I have escalated your refund request to our Billing "
+      "Specialist team, who will contact you within 4 business hours.", id="refund request escalated"),
+    P(A1_ESCALATE, "Unfortunately, we are unable to process a refund at this time, but our Billing Specialist team "
+      "will look into it.", id="unable, but team will look"),
+    P(A1_ESCALATE, "Because the disputed amount is above our automatic refund limit, I've escalated your case. They "
+      "will contact you within 4 business hours to discuss a possible refund or credit.", id="refund limit"),
+    P(A1_ESCALATE, "We automatically refund duplicate charges up to $150; yours is $420, so a specialist will review "
+      "it.", id="policy in the simple present"),
+    P(A1_ESCALATE, "Your refund has not been approved yet.", id="not approved yet"),
+    P(A1_ESCALATE, "We haven't issued a refund yet because amounts over $150 need a specialist's approval.",
+      id="haven't issued"),
+    P(A1_ESCALATE, "The refund amount will be decided by the Billing Specialist team.", id="decided by the team"),
+    P(A1_ESCALATE, "Would you like us to refund the $420?", id="a question"),
+    P(A1_ESCALATE, "To check, go to Billing > Invoices and select the March invoice.", id="navigation"),
+    P(A1_ESCALATE, "See [our billing FAQ](https://example.com/faq), step [1] of the guide.", id="link and footnote"),
+    P(A1_ESCALATE, "Hi Sam,\n\nThanks for flagging the duplicate charge of $420.\n\nI've escalated your case to our "
+      "Billing Specialist team; they will contact you within 4 business hours.\n\nBest regards,\nSupport",
+      id="full escalation letter"),
+    P(A1_AUTO_60, "We've refunded $60 to your card.", id="refund equal to the allowed amount"),
+    P(A1_AUTO_60, "We've refunded $59.99 to your card.", id="refund below the allowed amount"),
+    P(A1_AUTO_60, "A refund of $60.00 has been initiated and should appear within 5-10 days.", id="refund initiated"),
+    P(A1_AUTO_60, "We have refunded $60 of your $420 invoice.", id="invoice amount is context"),
+    P(A1_AUTO_8999, "You were charged $89.99 twice, so I've refunded $89.99 to your card.", id="charged and refunded"),
+    P(A1_AUTO_8999, "I've refunded the full amount to your original payment method.", id="full amount, no figure"),
+    P(A2_AUTO, "We've cancelled your subscription and processed a pro-rated refund.", id="A.2 pro-rated"),
+    P(A2_AUTO, "A pro-rated refund of $12.50 is on its way.", id="A.2 amount within the payment"),
+    P(A2_ESCALATE, "Your request is outside the 14-day window, so I've passed it to our Customer Retention team.",
+      id="A.2 escalation"),
+    P(B1_ESCALATE, "I've escalated this to our Security Operations team. Once they've verified everything, they'll "
+      "send you a password reset link.", id="B.1 conditional reset"),
+    P(B1_AUTO, "We've sent a password reset link to your registered email.", id="B.1 automated reset"),
+    P(C1_ESCALATE, "I've escalated your report to our Operations Team, who will determine whether a replacement or "
+      "repair is appropriate.", id="C.1 whether a replacement"),
+    P(C1_AUTO, "We're shipping you a replacement unit today along with a return label.", id="C.1 replacement"),
+    P(D1_ESCALATE, "Admin access requires approval from our Security & Compliance Officer. I've submitted your "
+      "request for review.", id="D.1 requires approval"),
+    P(F2_ESCALATE, "Your erasure request needs review by our Legal and Compliance department before we proceed.",
+      id="F.2 needs review"),
+    P(I1_AUTO_40, "We're sorry about the downtime. A service credit of 10% ($40.00) has been applied to your next "
+      "invoice.", id="I.1 credit as allowed"),
+    P(I1_AUTO_40, "We've applied a credit of $40 (10% of your $400 monthly fee).", id="I.1 fee is context"),
+    P(I1_MET, "Uptime this month was 99.95%, above our 99.9% commitment, so no service credit is due.",
+      id="I.1 no credit due"),
+    P(I1_SEVERE, "We've applied a 25% service credit ($100.00) to your next invoice, and our Customer Success "
+      "Director will call you.", id="I.1 severe credit is applied automatically"),
+    P(I2_ESCALATE, "I've forwarded your payment plan request to our Accounts Receivable team. They'll review your "
+      "account and get back to you within 24 hours.", id="I.2 forwarded"),
+    P(I2_AUTO, "Great news: your 2-month payment plan has been approved.", id="I.2 automated approval"),
+    P(J1_TAM, "Your ticket has been routed to your dedicated TAM, who will acknowledge it within 15 minutes.",
+      id="J.1 routed"),
+    P(K2_ESCALATE, "Write access requests need a full review by our Internal Security Team; they'll respond within 8 "
+      "business hours.", id="K.2 needs review"),
+    P(A1_ESCALATE, "They typically respond within 4 business hours and will let you know if a refund or credit is "
+      "possible.", id="if a refund is possible"),
+    P(A1_ESCALATE, "We'll make sure you're refunded if the charge is confirmed as a duplicate.",
+      id="conditional on confirmation"),
+    P(A1_ESCALATE, "Your refund request has been processed and forwarded to the Billing team.", id="request forwarded"),
+    P(A1_ESCALATE, "I've submitted a refund request to our Billing team.", id="refund request submitted"),
+    P(A1_ESCALATE, "Refunds for amounts above $150 require approval from our Billing Specialist team.",
+      id="require approval"),
+    P(A1_ESCALATE, "We're unable to offer compensation at this time.", id="unable to offer compensation"),
+    P(A1_ESCALATE, "Compensation is at the discretion of the Billing Specialist team.", id="discretion"),
+    P(A1_ESCALATE, "Your payment was credited to invoice 1002 instead of 1001, which caused the duplicate.",
+      id="payment credited to an invoice is an explanation"),
+    P(A1_ESCALATE, "You were charged $420 on 3 March and again on 4 March; both charges are in your billing history.",
+      id="charges described"),
+    P(A1_ESCALATE, "We do not issue refunds for amounts above $150 without a specialist's review.", id="do not issue"),
+    P(A1_ESCALATE, "The Billing Specialist team can approve a refund after reviewing the charge.",
+      id="team can approve after review"),
+    P(A1_ESCALATE, "I see a charge of $420 on 3 March. I've escalated this; no money has been moved yet.",
+      id="no money moved"),
+    P(A1_AUTO_60, "Your $60 refund is on its way and should arrive in 3-5 business days.", id="$60 refund on its way"),
+]
+
+BLOCKED = [
+    P(A1_ESCALATE, "I've refunded the full $420.", ["unauthorized_refund"], id="refunded the full $420"),
+    P(A1_ESCALATE, "We will refund you $420 today.", ["unauthorized_refund"], id="future promise"),
+    P(A1_ESCALATE, "Don't worry, your refund of $420 is on its way.", ["unauthorized_refund"], id="on its way"),
+    P(A1_ESCALATE, "You'll receive a full refund within 5 days.", ["unauthorized_refund"], id="you'll receive"),
+    P(A1_ESCALATE, "Your account has been credited with $420.", ["unauthorized_refund"], id="account credited"),
+    P(A1_ESCALATE, "Please allow 5-10 business days for the refund to appear.", ["unauthorized_refund"],
+      id="refund to appear"),
+    P(A1_ESCALATE, "Good news! I've gone ahead and issued a $420 refund.", ["unauthorized_refund"], id="gone ahead"),
+    P(A1_ESCALATE, "As a goodwill gesture, we'll give you a $20 voucher.", ["unauthorized_refund"], id="voucher"),
+    P(A1_ESCALATE, "We've waived the late fee on your account.", ["unauthorized_refund"], id="waiver"),
+    P(A1_ESCALATE, "The duplicate charge has been reversed.", ["unauthorized_refund"], id="charge reversed"),
+    P(A1_ESCALATE, "You are entitled to a full refund.", ["unauthorized_refund"], id="entitled"),
+    P(A1_ESCALATE, "If you'd like, we can refund the $420 right away.", ["unauthorized_refund"],
+      id="a plain condition is still an offer"),
+    P(A1_ESCALATE, "No worries, I've refunded $420.", ["unauthorized_refund"], id="no worries is not a negation"),
+    P(A1_ESCALATE, "Your refund of $420 has been approved.", ["unauthorized_refund", "unauthorized_commitment"],
+      id="refund approved"),
+    P(A1_ESCALATE, "Good news: your 3-month payment plan is approved!", ["unauthorized_commitment"],
+      id="approval under escalation"),
+    P(A1_REVIEW, "I've refunded your payment.", ["unauthorized_refund"], id="refund under manual review"),
+    P(A1_STOPPED, "We've refunded $60 to your card.", ["unauthorized_refund"], id="refund under emergency stop"),
+    P(A1_AUTO_60, "We've refunded $61 to your card.", ["unauthorized_refund"], id="$61 above $60"),
+    P(A1_AUTO_60, "We've refunded €60 to your card.", ["unauthorized_refund"], id="wrong currency"),
+    P(A1_AUTO_60, "We've refunded $60 and added a $20 voucher for the trouble.", ["unauthorized_refund"],
+      id="extra voucher"),
+    P(A1_AUTO_8999, "I've refunded the duplicate charge of $420 to your card.", ["unauthorized_refund"],
+      id="charge of $420 refunded"),
+    P(A2_AUTO, "You'll get a full refund of $30.", ["unauthorized_refund"], id="A.2 full refund"),
+    P(A2_AUTO, "A pro-rated refund of $45 is on its way.", ["unauthorized_refund"], id="A.2 above the payment"),
+    P(A2_ESCALATE, "I've cancelled your subscription as requested.", ["unauthorized_commitment"],
+      id="A.2 cancelled under escalation"),
+    P(B1_ESCALATE, "I've sent you a password reset link.", ["unauthorized_commitment"], id="B.1 reset link"),
+    P(B1_ESCALATE, "Your password has been reset.", ["unauthorized_commitment"], id="B.1 password reset"),
+    P(C1_ESCALATE, "We're shipping you a replacement unit today.", ["unauthorized_refund"], id="C.1 replacement"),
+    P(C1_AUTO, "We're shipping you a replacement and refunding $50 for the trouble.", ["unauthorized_refund"],
+      id="C.1 money on top of the replacement"),
+    P(D1_ESCALATE, "I've created the admin account and granted Admin permissions.", ["unauthorized_commitment"],
+      id="D.1 account created"),
+    P(F2_ESCALATE, "Your data has been deleted as requested.", ["unauthorized_commitment"], id="F.2 deleted"),
+    P(I1_AUTO_40, "A credit of $100 has been applied to your account.", ["unauthorized_refund"],
+      id="credit of $100 when $40 is allowed"),
+    P(I1_AUTO_40, "We've applied a 25% service credit to your next invoice.", ["unauthorized_refund"],
+      id="25% when 10% is allowed"),
+    P(I1_MET, "We've applied a 10% service credit to your account.", ["unauthorized_refund"], id="I.1 nothing owed"),
+    P(I1_SEVERE, "We've applied a service credit of $150 to your next invoice.", ["unauthorized_refund"],
+      id="I.1 severe above 25%"),
+    P(I2_ESCALATE, "Your 3-month payment plan is approved.", ["unauthorized_commitment"], id="I.2 plan approved"),
+    P(I2_ESCALATE, "We've set up a 3-month payment plan for you.", ["unauthorized_commitment"], id="I.2 plan set up"),
+    P(I2_ESCALATE, "Your due date has been extended to March 30.", ["unauthorized_commitment"], id="I.2 due date"),
+    P(K2_ESCALATE, "We've granted your engineer write access for 4 hours.", ["unauthorized_commitment"],
+      id="K.2 access granted"),
+    P(A1_ESCALATE, "Refund approved!", ["unauthorized_refund"], id="terse refund approved"),
+    P(A1_ESCALATE, "I've approved your refund request.", ["unauthorized_refund", "unauthorized_commitment"],
+      id="refund request approved"),
+    P(A1_ESCALATE, "We have issued a credit note for $420.", ["unauthorized_refund"], id="credit note"),
+    P(I1_MET, "A 10% credit on your next invoice will be applied.", ["unauthorized_refund"],
+      id="credit will be applied"),
+    P(A1_ESCALATE, "Your account will be credited within 5 days.", ["unauthorized_refund"],
+      id="account will be credited"),
+    P(A1_ESCALATE, "We'll get this refunded for you.", ["unauthorized_refund"], id="get this refunded"),
+    P(A1_ESCALATE, "We'd like to offer you a $50 credit as an apology.", ["unauthorized_refund"],
+      id="we'd like to offer"),
+    P(A1_ESCALATE, "We would be happy to refund the $420.", ["unauthorized_refund"], id="happy to refund"),
+    P(A1_ESCALATE, "The $420 has been refunded to your card.", ["unauthorized_refund"],
+      id="the $420 has been refunded"),
+    P(A1_ESCALATE, "The Billing Specialist team will issue a refund.", ["unauthorized_refund"],
+      id="promise on the team's behalf"),
+    P(A1_AUTO_60, "Your $420 refund is on its way.", ["unauthorized_refund"], id="$420 refund when $60 is allowed"),
+    P(A1_ESCALATE, "I ran UPDATE invoices SET amount=0 WHERE invoice_id=42 for you.", ["internal_leak"],
+      id="UPDATE statement"),
+    P(A1_ESCALATE, "UPDATE invoices SET …", ["internal_leak"], id="pasted UPDATE fragment"),
+    P(A1_ESCALATE, "select * from invoices where invoice_id = 42 shows two charges.", ["internal_leak"],
+      id="lower-case SELECT"),
+    P(A1_ESCALATE, "```sql\nSELECT amount FROM transactions WHERE txn_id=?;\n```", ["internal_leak"], id="sql block"),
+    P(A1_ESCALATE, "Internal note: customer is difficult.", ["internal_leak"], id="internal note"),
+    P(A1_ESCALATE, "We will respond within [NUMBER] hours.", ["placeholder_leak"], id="[NUMBER]"),
+    P(A1_ESCALATE, "If it isn't resolved within [TIME], we escalate.", ["placeholder_leak"], id="[TIME]"),
+    P(A1_ESCALATE, "Your ticket {ticket_id} has been escalated.", ["placeholder_leak"], id="{ticket_id}"),
+    P(A1_ESCALATE, "We'll respond within {{sla_hours}} hours.", ["placeholder_leak"], id="{{sla_hours}}"),
+    P(A1_ESCALATE, "Best,\n[Agent Name]", ["placeholder_leak"], id="[Agent Name]"),
+    P(A1_ESCALATE, "Dear <CUSTOMER_NAME>, thanks for writing.", ["placeholder_leak"], id="<CUSTOMER_NAME>"),
+]
+
+
+@pytest.mark.parametrize(("decision", "reply"), PASSING)
+def test_compliant_drafts_pass(decision, reply):
+    verdict = check(reply, decision)
+    assert verdict.verdict == "pass", verdict.violations
+
+
+@pytest.mark.parametrize(("decision", "reply", "codes"), BLOCKED)
+def test_violating_drafts_are_blocked(decision, reply, codes):
+    verdict = check(reply, decision)
+    assert verdict.verdict == "blocked"
+    assert set(codes) <= {v.code for v in verdict.violations}
+
+
+def test_violation_message_gives_the_amount_and_the_limit():
+    (violation,) = check("We've refunded $61 to your card.", A1_AUTO_60).violations
+    assert re.search(r"\$61\.00, above the \$60\.00", violation.message)
+    assert violation.evidence == "We've refunded $61 to your card."
+
+
+@pytest.mark.parametrize("decision", [A1_ESCALATE, A1_AUTO_60, A1_REVIEW, A1_STOPPED, A2_AUTO, A2_ESCALATE, B1_ESCALATE,
+                                      B1_AUTO, C1_ESCALATE, C1_AUTO, D1_ESCALATE, F2_ESCALATE, I1_AUTO_40, I1_SEVERE,
+                                      I1_MET, I2_ESCALATE, I2_AUTO, J1_TAM, K2_ESCALATE])
+def test_composed_reply_passes_its_own_decision(decision):
+    reply = compose_reply(decision)
+    assert check(reply, decision).verdict == "pass", reply
+    assert not re.search(r"[{}\[\]]|\bNone\b(?! of)", reply)
