@@ -33,7 +33,7 @@ class RetrievalConfig:
     """`rrf` (weighted reciprocal rank) or `score` (weighted sum of min-max normalised scores)."""
     rrf_k: int = 60
     normalize_query: bool = True
-    candidates: int = 60
+    candidates: int = 200
     """Chunks asked of the vector store per query."""
 
     def __post_init__(self) -> None:
