@@ -284,7 +284,7 @@ def parse_sops(document: Document, entry: DocumentEntry) -> list[SOP]:
             name, rest = _clean_heading(label.group(1)), label.group(2).strip()
             kind = section_kind(name)
             if kind and (not rest or name.lower() in _LABELS_WITH_TEXT):
-                current.units.append([kind, name, [rest] if rest else [], i])
+                current.units.append([kind, name, [rest] if rest else [], i if rest else i + 1])
                 continue
         if _RULE_START.match(line) and current.units and current.units[-1][0] == "automation_rules":
             if any(_RULE_START.match(x) for x in current.units[-1][2]):

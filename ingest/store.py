@@ -10,6 +10,7 @@ given our vectors; its default embedding function would download a model.
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Iterator
 from urllib.parse import urlparse
 
@@ -18,8 +19,24 @@ from sopilot.settings import Settings
 
 
 
+_CLIENTS: dict[str, object] = {}
+_CLIENTS_LOCK = threading.Lock()
+
+
 def connect(settings: Settings):
-    """A Chroma client: a server when `SOPILOT_CHROMA_URL` is set, else embedded under the data dir."""
+    """A Chroma client: a server when `SOPILOT_CHROMA_URL` is set, else embedded under the data dir.
+
+    One client per process and target: chromadb fails when two threads create the first client
+    of a path at once, and a second client on one path is wasted work anyway.
+    """
+    key = settings.chroma_url or str(settings.data_dir / "chroma")
+    with _CLIENTS_LOCK:
+        if key not in _CLIENTS:
+            _CLIENTS[key] = _connect(settings)
+        return _CLIENTS[key]
+
+
+def _connect(settings: Settings):
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 

@@ -52,13 +52,23 @@ def shorthand() -> dict[str, str]:
     return {str(k).lower(): str(v) for k, v in (data or {}).items()}
 
 
-def _edits1(word: str) -> set[str]:
-    letters = "abcdefghijklmnopqrstuvwxyz"
-    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
-    return ({a + b[1:] for a, b in splits if b}
-            | {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
-            | {a + c + b[1:] for a, b in splits if b for c in letters}
-            | {a + c + b for a, b in splits for c in letters})
+def _distance(a: str, b: str, limit: int) -> int:
+    """Optimal-string-alignment edit distance (transpositions count 1), abandoned past `limit`."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    previous2: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, start=1):
+        current = [i] + [0] * len(b)
+        for j, cb in enumerate(b, start=1):
+            cost = ca != cb
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                current[j] = min(current[j], previous2[j - 2] + 1)
+        if min(current) > limit:
+            return limit + 1
+        previous2, previous = previous, current
+    return previous[-1]
 
 
 class QueryNormalizer:
@@ -71,18 +81,34 @@ class QueryNormalizer:
             for word in _WORD.findall(text.lower()):
                 self.counts[word] = self.counts.get(word, 0) + 1
         self.abbreviations = shorthand() | defined_abbreviations(texts)
+        self._by_shape: dict[tuple[str, int], list[str]] = {}
+        for known in self.counts:
+            if known.isalpha():
+                self._by_shape.setdefault((known[0], len(known)), []).append(known)
+        self._corrections: dict[str, str] = {}
 
     def correct(self, word: str) -> str:
-        """The knowledge-base word closest to a word it does not contain, or the word itself."""
+        """The knowledge-base word closest to a word it does not contain, or the word itself.
+
+        One edit is allowed from five letters, two from eight; candidates share the first letter
+        (typos rarely hit it) and are compared only within the length window, so a query costs
+        well under a millisecond per unknown word.
+        """
         lower = word.lower()
         if len(lower) < 5 or lower in self.counts or lower in self.abbreviations or not lower.isalpha():
             return word
-        candidates = [w for w in _edits1(lower) if w in self.counts]
-        if not candidates and len(lower) >= 8:
-            candidates = [w2 for w1 in _edits1(lower) for w2 in _edits1(w1) if w2 in self.counts]
-        if not candidates:
-            return word
-        return max(candidates, key=lambda w: (self.counts[w], w))
+        if lower not in self._corrections:
+            limit = 2 if len(lower) >= 8 else 1
+            best: tuple[int, int, str] | None = None
+            for length in range(len(lower) - limit, len(lower) + limit + 1):
+                for known in self._by_shape.get((lower[0], length), ()):
+                    distance = _distance(lower, known, limit)
+                    if distance <= limit:
+                        rank = (distance, -self.counts[known], known)
+                        best = rank if best is None or rank < best else best
+            self._corrections[lower] = best[2] if best else lower
+        corrected = self._corrections[lower]
+        return word if corrected == lower else corrected
 
     def normalize(self, query: str) -> str:
         """The query as the knowledge base would phrase it."""

@@ -12,6 +12,7 @@ import json
 import sys
 from pathlib import Path
 
+from sopilot.classify import retrieval_classifier
 from sopilot.errors import SopilotError, UserError
 from sopilot.settings import Settings
 
@@ -105,32 +106,11 @@ def cmd_retrieve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _classifier(settings: Settings):
-    """A lazy retrieval-based classifier for tickets without sop_id (loads the index on first use)."""
-    state: dict = {}
-
-    def classify(message: str) -> str | None:
-        if "retriever" not in state:
-            from retriever.hybrid import load
-
-            try:
-                state["retriever"] = load(settings)
-            except SopilotError:
-                state["retriever"] = None
-        retriever = state["retriever"]
-        if retriever is None:
-            return None
-        hits = retriever.search(message, k=1)
-        return hits[0].sop_id if hits and hits[0].dense >= settings.min_confidence else None
-
-    return classify
-
-
 def cmd_guard(args: argparse.Namespace, settings: Settings) -> int:
     from guard.cli import run_guard
 
     return run_guard(ticket=args.ticket, reply=args.reply, batch=args.batch, as_json=args.json,
-                     settings=settings, classify=_classifier(settings))
+                     settings=settings, classify=retrieval_classifier(settings))
 
 
 def cmd_suggest(args: argparse.Namespace, settings: Settings) -> int:
@@ -147,7 +127,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
                                   report_dir=Path(args.report_dir) if args.report_dir else None)
     from guard.cli import run_eval_guard
 
-    return run_eval_guard(cases=args.cases, as_json=args.json, settings=settings, classify=_classifier(settings))
+    return run_eval_guard(cases=args.cases, as_json=args.json, settings=settings, classify=retrieval_classifier(settings))
 
 
 def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:

@@ -59,7 +59,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(name="llm_context_tokens", env="SOPILOT_LLM_CONTEXT_TOKENS", type=int, default=3000,
             help="Token budget of the SOP context given to the LLM; whole sections are dropped to fit."),
     Setting(name="stopped_policies", env="SOPILOT_STOPPED_POLICIES", type=str, default="",
-            help="Comma-separated policy ids under Emergency Stop (handbook §7): their automation goes to manual review."),
+            help="Comma-separated policy ids under Emergency Stop (handbook §7): their automation goes to manual "
+                 "review. The app adds run-time stops in data_dir/stopped_policies.txt."),
 )
 
 
@@ -116,9 +117,16 @@ class Settings:
         return cls(**values)
 
     @property
-    def stopped(self) -> frozenset[str]:
-        """Policy ids under Emergency Stop."""
+    def env_stopped(self) -> frozenset[str]:
+        """Policy ids stopped by `SOPILOT_STOPPED_POLICIES` (the app cannot lift these)."""
         return frozenset(p.strip() for p in self.stopped_policies.split(",") if p.strip())
+
+    @property
+    def stopped(self) -> frozenset[str]:
+        """Policy ids under Emergency Stop: the environment's and those switched at run time."""
+        from sopilot.stops import read_stops
+
+        return self.env_stopped | read_stops(self.data_dir)
 
     @property
     def audit_url(self) -> str:

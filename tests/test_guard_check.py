@@ -45,6 +45,8 @@ PASSING = [
     P(A1_ESCALATE, "Your invoice total was $420, I've escalated it to our Billing Specialist team.",
       id="invoice total"),
     P(A1_ESCALATE, "I can't issue a refund automatically.", id="cannot refund automatically"),
+    P(B1_ESCALATE, "Thanks for your login failure or password reset query; Security Operations will contact you "
+      "within 1 hour.", id="password reset named as the subject of the ticket"),
     P(A1_ESCALATE, "Please select the Invoices tab and download the PDF.", id="select the Invoices tab"),
     P(A1_ESCALATE, "You can follow updates on our [status page](https://status.example.com).", id="markdown link"),
     P(A1_ESCALATE, "We can't refund this charge right now.", id="we can't refund"),
