@@ -36,6 +36,7 @@ eval: ingest
 bench: ingest
 	$(BIN)/python bench/bench_retrieval.py
 	$(BIN)/python bench/bench_guard.py
+	$(BIN)/python bench/bench_suggest.py
 
 # Re-resolve the pinned set after changing requirements.in (needs the registry).
 lock:

@@ -1,0 +1,260 @@
+"""The offline composer: a deterministic reply when no LLM is configured, or when the LLM fails.
+
+It states nothing of its own. What happens next comes from the guard's decision, phrased by the
+guard's own compliant wording (`guard.compose_reply`, built from the decided action, team, SLA and
+granted remuneration); for SOPs that carry a response template (the customer operations pack)
+it comes from that template, whose agent instructions ("Ask for confirmation to proceed") are
+turned into sentences to the customer ("Please confirm that you would like us to proceed.").
+Around that it puts what a good agent adds: a greeting by name, what we understood (the SOP's
+subject and the ticket's facts), the ticket reference, and a sign-off. Same input, same reply.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from sopilot.citations import Citation, cite, decision_citations
+
+SIGN_OFF = "Kind regards,\nThe Support Team"
+_NAME_FIELDS = ("customer_name", "name", "customer", "requester_name")
+_TICKET_ID_FIELDS = ("ticket_id", "id", "ticket")
+_YOUR_ENDINGS = ("request", "inquiry", "enquiry", "report", "dispute", "issue", "query", "complaint")
+_SLASH_LIST = re.compile(r"\b([\w-]+(?:/[\w-]+)+)\b")
+_VERBS = ("acknowledge", "summarize", "summarise", "restate", "ask", "request", "confirm", "explain", "suggest",
+          "propose", "provide", "offer", "note", "tell", "inform", "notify", "follow", "verify", "check", "after",
+          "if", "create", "raise", "escalate", "commit", "flag", "forward")
+_ACKNOWLEDGE = re.compile(r"(?:acknowledge|summari[sz]e|restate)\b", re.IGNORECASE)
+_DETERMINERS = {"the", "your", "a", "an", "any", "that", "this", "which", "whether", "how", "what", "all", "some"}
+_CLAUSE_SPLIT = re.compile(r"\s+and\s+(?=(?:" + "|".join(_VERBS) + r")\b)", re.IGNORECASE)
+_FACT_WORDS: Mapping[str, tuple[str, ...]] = {
+    "quantity": ("quantity", "licenses", "licences", "seats", "count", "number"),
+    "roles": ("roles", "role", "user_role", "requested_role"),
+    "role": ("role", "roles", "user_role", "requested_role"),
+    "urgency": ("urgency", "priority"),
+    "feature": ("feature",),
+    "account": ("account", "account_id"),
+    "scope": ("scope",),
+    "ids": ("ids", "job_numbers", "invoice_ids"),
+}
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Composition:
+    """A composed reply and the SOP sections it was built from."""
+
+    text: str
+    citations: tuple[Citation, ...]
+
+
+def _field(ticket: Mapping[str, Any], names: tuple[str, ...]) -> str | None:
+    for name in names:
+        value = ticket.get(name)
+        if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value).strip():
+            return " ".join(str(value).split())
+    return None
+
+
+def _slashes(text: str) -> str:
+    """`refresh/update/sync` → `refresh, update or sync`."""
+    def join(match: re.Match[str]) -> str:
+        parts = match.group(1).split("/")
+        return ", ".join(parts[:-1]) + " or " + parts[-1]
+
+    return _SLASH_LIST.sub(join, text)
+
+
+def topic(sop) -> str:
+    """What the ticket is about, from the SOP's title: "your request to add additional licenses"."""
+    title = re.sub(r"\((s)\)", r"\1", sop.title)
+    title = re.sub(r"\s*\([^)]*\)", "", title).replace("&", "and")
+    title = re.sub(r"\s*/\s*", "/", title)
+    title = _slashes(title)
+    words = [w if (w.isupper() and len(w) > 1) else w.lower() for w in title.split()]
+    text = " ".join(words)
+    steps = re.match(r"steps taken (to|for) (.+)$", text)
+    if steps:
+        return f"your request to {steps.group(2)}" if steps.group(1) == "to" else f"your {steps.group(2)} request"
+    if text.endswith(_YOUR_ENDINGS):
+        return f"your {text}"
+    return f"your {text} query"
+
+
+def _amount(ticket: Mapping[str, Any]) -> str | None:
+    """The `amount` field formatted "$420.00"; an amount only written in the message is never restated.
+
+    The guard reads the largest amount in the message for caution, but that text is the customer's
+    (and may be an injected "$5000"): a reply restates only what the helpdesk recorded.
+    """
+    from guard.facts import parse_ticket
+
+    try:
+        parsed = parse_ticket(ticket)
+    except Exception:  # noqa: BLE001 - an unreadable ticket has no amount to restate
+        return None
+    money = parsed.amount
+    return str(money) if money is not None and money.is_usd and parsed.amount_source == "field" else None
+
+
+def _noted_facts(instruction: str, ticket: Mapping[str, Any]) -> list[str]:
+    """The ticket facts an "acknowledge and restate X/Y/Z" instruction asks for, as "quantity 5"."""
+    wanted = re.findall(r"[a-z]+", instruction.lower().split("restate", 1)[-1]) if "restate" in instruction.lower() \
+        else []
+    noted = []
+    for word in wanted:
+        names = _FACT_WORDS.get(word)
+        value = _field(ticket, names) if names else None
+        if value is not None and all(not n.endswith(value) for n in noted):
+            noted.append(f"{word} {value}")
+    return noted
+
+
+def _sentence(text: str) -> str:
+    text = text.strip().rstrip(".;:")
+    return text[0].upper() + text[1:] + "." if text else ""
+
+
+def _customer_voice(text: str) -> str:
+    text = _slashes(text.replace(" + ", " and "))
+    text = re.sub(r"\bthe (?:user|customer)'s\b", "your", text, flags=re.IGNORECASE)
+    text = re.sub(r"\bthe (?:user|customer)\b", "you", text, flags=re.IGNORECASE)
+    text = re.sub(r"\bin the account\b", "in your account", text, flags=re.IGNORECASE)
+    return text
+
+
+def _the(phrase: str) -> str:
+    """`feature and account scope` → `the feature and account scope` (a determiner where none is)."""
+    first = phrase.split(" ", 1)[0].lower()
+    return phrase if first in _DETERMINERS else f"the {phrase}"
+
+
+def _and(listing: str) -> str:
+    """`ticket ID, expected processing time, billing info` → `…, expected processing time and billing info`."""
+    head, sep, last = listing.rpartition(", ")
+    return f"{head} and {last}" if sep and " and " not in last else listing
+
+
+def _instruction(clause: str) -> str:
+    """One agent instruction from a response template, said to the customer."""
+    clause = _customer_voice(clause.strip().rstrip("."))
+    lowered = clause.lower()
+    after = re.match(r"after ([^:]+):\s*(.+)$", clause, re.IGNORECASE)
+    if after:
+        rest = _instruction(after.group(2))
+        when = after.group(1).strip().lower()
+        return f"After {when if when.endswith('tion') else _the(when)}, {rest[0].lower()}{rest[1:]}"
+    condition = re.match(r"if ([^,]+),\s*(.+)$", clause, re.IGNORECASE)
+    if condition:
+        rest = re.sub(r"^suggest (.+?) or proceed with (.+)$", r"we suggest \1, or we can proceed with the \2",
+                      condition.group(2), flags=re.IGNORECASE)
+        if not rest.lower().startswith("we "):
+            rest = _instruction(rest)
+            rest = rest[0].lower() + rest[1:]
+        subject = re.sub(r"^all (\w+)", r"all of your \1", condition.group(1))
+        return _sentence(f"If {subject}, {rest}")
+    if re.match(r"ask for (?:the |your )?confirmation to proceed", lowered):
+        return "Please confirm that you would like us to proceed."
+    asked = re.match(r"(?:ask for|request) (.+)$", clause, re.IGNORECASE)
+    if asked:
+        verb = "grant us" if re.search(r"\b(?:permission|access)\b", asked.group(1), re.IGNORECASE) else "send us"
+        return f"Could you please {verb} {asked.group(1)}?"
+    confirm = re.match(r"confirm (?!by\b)(.+)$", clause, re.IGNORECASE)
+    if confirm:
+        return f"Could you please confirm {_the(confirm.group(1))}?"
+    explain = re.match(r"explain (that )?(.+)$", clause, re.IGNORECASE)
+    if explain:
+        said = explain.group(2)
+        statement = explain.group(1) or re.search(r"\b(?:affects|applies|is|are|may|can|will)\b", said)
+        return _sentence(f"Please note that {said}" if statement else f"Please note {_the(said)}")
+    note = re.match(r"note (?:that )?(.+)$", clause, re.IGNORECASE)
+    if note:
+        return _sentence(f"Please note that {note.group(1)}")
+    propose = re.match(r"(?:propose|offer) (.+)$", clause, re.IGNORECASE)
+    if propose:
+        return _sentence(f"We can offer {propose.group(1)}")
+    suggest = re.match(r"suggest (.+)$", clause, re.IGNORECASE)
+    if suggest:
+        return _sentence(f"We suggest {suggest.group(1)}")
+    told = re.match(r"(?:tell|inform|notify) you (.+)$", clause, re.IGNORECASE)
+    if told:
+        return _sentence(f"we will tell you {told.group(1)}")
+    provide = re.match(r"provide (.+)$", clause, re.IGNORECASE)
+    if provide:
+        return _sentence(f"we will provide {_the(_and(provide.group(1)))}")
+    return _sentence(f"we will {clause[0].lower()}{clause[1:]}")
+
+
+def _template_lines(template: str, ticket: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    """(facts noted, sentences) from a response template's bullet instructions."""
+    noted: list[str] = []
+    sentences: list[str] = []
+    for raw in template.split("\n"):
+        bullet = re.sub(r"^\s*(?:[-*•]|\d+[.)])\s*", "", raw).strip()
+        if not bullet:
+            continue
+        clauses = _CLAUSE_SPLIT.split(bullet)
+        if _ACKNOWLEDGE.match(clauses[0]):
+            noted += _noted_facts(bullet, ticket)
+            clauses = [c for c in clauses if not _ACKNOWLEDGE.match(c)]
+        sentences += [s for s in (_instruction(c) for c in clauses) if s]
+    return noted, sentences
+
+
+def _decision_body(decision) -> str:
+    """The guard's compliant wording of the decision, without its greeting."""
+    from guard.reply import GREETING, compose_reply
+
+    text = compose_reply(decision)
+    return text[len(GREETING):].strip() if text.startswith(GREETING) else text
+
+
+def compose(ticket: Mapping[str, Any], decision, sop=None, *, sops: Mapping[str, Any] | None = None) -> Composition:
+    """The reply for `ticket` under `decision`, grounded in the matched `sop` (None: no SOP matched).
+
+    Args:
+        ticket: the CONTRACT §5 ticket (name and ticket id are read from `customer_name`/`name` and
+            `ticket_id`/`id` when present).
+        decision: the guard's `Decision`.
+        sop: the matched SOP, or None.
+        sops: every indexed SOP by id, to cite the Policy Exception section for a manual review.
+    """
+    from guard.check import check
+
+    composition = _compose(ticket, decision, sop, sops or {}, name_topic=True)
+    if sop is not None and not check(composition.text, decision).passed:
+        # An SOP title can read as a commitment ("… password reset query" when the decision escalates):
+        # then the opening leaves the subject out.
+        composition = _compose(ticket, decision, sop, sops or {}, name_topic=False)
+    return composition
+
+
+def _compose(ticket: Mapping[str, Any], decision, sop, sops: Mapping[str, Any], *, name_topic: bool) -> Composition:
+    name = _field(ticket, _NAME_FIELDS)
+    ticket_id = _field(ticket, _TICKET_ID_FIELDS)
+    paragraphs = [f"Hi {name}," if name else "Hello,"]
+    citations: list[Citation] = []
+
+    opening = f"Thank you for contacting us about {topic(sop)}." if sop is not None and name_topic \
+        else "Thank you for contacting us."
+    template = sop.text_of("response_template") if sop is not None else ""
+    decided_by_rule = decision.rule is not None and decision.outcome in ("automate", "escalate")
+    if template and not decided_by_rule:
+        noted, sentences = _template_lines(template, ticket)
+        if noted:
+            opening += " Here is what I have noted: " + "; ".join(noted) + "."
+        paragraphs.append(opening)
+        paragraphs.append("\n".join(sentences))
+        citations += [cite(sop, s) for s in sop.sections if s.kind == "response_template"]
+    else:
+        amount = _amount(ticket) if decision.remuneration.type in ("refund", "service_credit", "pending") else None
+        if amount and decision.policy and sop is not None:
+            opening += f" I understand the amount in question is {amount}."
+        paragraphs.append(opening)
+        paragraphs.append(_decision_body(decision))
+        citations += decision_citations(sop, decision, sops)
+    if ticket_id:
+        paragraphs.append(f"Your ticket reference is {ticket_id}.")
+    paragraphs.append(SIGN_OFF)
+    return Composition(text="\n\n".join(paragraphs), citations=tuple(dict.fromkeys(citations)))
