@@ -1,0 +1,120 @@
+"""End to end in a real browser: `streamlit run app.py` driven by Debian's Chromium through Playwright.
+
+The screenshot it takes is kept under test-artifacts/ and copied to docs/screenshot-chat.png for
+the README.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from sopilot.settings import ROOT
+from tests.conftest import free_port
+
+CHROMIUM = Path("/usr/bin/chromium")
+# Without these Chromium keeps calling Google services, which floods a closed network.
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+                 "--disable-dev-shm-usage"]
+TICKET = "Customer was charged $420 twice for the same invoice, priority medium"
+
+
+def _wait_healthy(url: str, server: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"streamlit exited with code {server.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.read().decode().strip() == "ok":
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise TimeoutError(f"streamlit did not answer {url}/_stcore/health within {timeout}s")
+
+
+@pytest.fixture
+def app_url(indexed_settings, tmp_path):
+    """A `streamlit run app.py` on a free port over the shipped index, stopped after the test."""
+    port = free_port()
+    env = {**os.environ, "SOPILOT_DATA_DIR": str(indexed_settings.data_dir),
+           "SOPILOT_DATABASE_URL": f"sqlite:///{tmp_path / 'audit.db'}", "HF_HUB_OFFLINE": "1",
+           "TRANSFORMERS_OFFLINE": "1", "ANONYMIZED_TELEMETRY": "False"}
+    log = (tmp_path / "streamlit.log").open("w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
+         "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(url, server)
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        log.close()
+        print((tmp_path / "streamlit.log").read_text()[-3000:])
+
+
+@pytest.fixture
+def chromium() -> Path:
+    """Debian's Chromium, or a skip that says how to get it."""
+    if not CHROMIUM.exists():
+        reason = f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium) to run the browser test"
+        print(reason)
+        pytest.skip(reason)
+    return CHROMIUM
+
+
+@pytest.mark.browser
+@pytest.mark.server
+def test_chat_escalates_a_large_duplicate_charge(chromium, app_url, indexed_settings, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    artifacts = ROOT / "test-artifacts"
+    artifacts.mkdir(exist_ok=True)
+    shot = artifacts / "screenshot-chat.png"
+    with sync_playwright() as pw:
+        # A persistent context on a fresh directory is how Playwright takes --user-data-dir.
+        browser = pw.chromium.launch_persistent_context(
+            tmp_path / "chromium", executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS,
+            viewport={"width": 1440, "height": 1700})
+        try:
+            page = browser.pages[0] if browser.pages else browser.new_page()
+            page.goto(app_url, wait_until="domcontentloaded")
+            chat = page.get_by_test_id("stChatInputTextArea")
+            chat.wait_for(timeout=60_000)
+            chat.fill(TICKET)
+            chat.press("Enter")
+            card = page.locator("[class*='st-key-decision_']").last
+            expect(card).to_contain_text("Escalate", timeout=90_000)
+            expect(card).to_contain_text("Billing Specialist")
+            reply = page.get_by_label("Reply to the customer (editable)")
+            expect(reply).not_to_be_empty(timeout=30_000)
+            text = reply.input_value()
+            page.wait_for_timeout(500)
+            page.screenshot(path=str(shot))
+        finally:
+            browser.close()
+    from guard import guard_ticket
+    from guard.cli import policies_for
+
+    verdict = guard_ticket({"message": TICKET, "sop_id": "A.1"}, policies_for(indexed_settings), reply=text).verdict
+    assert verdict.passed, verdict.violations  # an escalation: the reply promises no refund
+    assert "Billing Specialist" in text
+    docs = ROOT / "docs"
+    docs.mkdir(exist_ok=True)
+    shutil.copyfile(shot, docs / "screenshot-chat.png")
+    assert shot.stat().st_size > 10_000

@@ -1,0 +1,132 @@
+"""What every page shares: settings, the cached retriever, and errors turned into UI text.
+
+The retriever (Chroma client, BM25 index, embedding model) takes seconds to build, so it is
+cached per process with `st.cache_resource`, keyed by the data dir and the active index version:
+a re-ingest (from this UI or from `sopilot ingest`) switches every session to the new version on
+its next run, without a restart.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import get_args
+
+import streamlit as st
+
+from sopilot.errors import SopilotError, UserError
+from sopilot import stops
+from sopilot.settings import Settings
+
+
+def settings() -> Settings:
+    """The settings from the environment (run-time Emergency Stops included, see sopilot.stops)."""
+    with edge():
+        return Settings.from_env()
+
+
+def ui_stopped(settings: Settings) -> frozenset[str]:
+    """Policies stopped from the Knowledge page (not those of the environment variable)."""
+    return stops.read_stops(settings.data_dir)
+
+
+def env_stopped() -> frozenset[str]:
+    """Policies stopped by SOPILOT_STOPPED_POLICIES: the UI cannot lift these."""
+    return Settings.from_env().env_stopped
+
+
+def set_stopped(settings: Settings, policy: str, stopped: bool) -> None:
+    """Switch the UI's Emergency Stop of one policy (the caller records it in the audit log)."""
+    stops.set_stopped(settings.data_dir, policy, stopped)
+
+
+@contextlib.contextmanager
+def edge(*, stop: bool = True) -> Iterator[None]:
+    """Show a sopilot error as UI text (STYLE §22: errors become UI text here).
+
+    With `stop` the page's run ends there; without, only the rest of the `with` block is skipped.
+    """
+    try:
+        yield
+    except UserError as exc:
+        st.error(str(exc), icon=":material/error:")
+        if stop:
+            st.stop()
+    except SopilotError as exc:
+        st.error(f"sopilot failed: {exc}", icon=":material/report:")
+        if stop:
+            st.stop()
+
+
+def _index_key(settings: Settings) -> tuple:
+    return (str(settings.data_dir), settings.chroma_url, settings.collection, settings.embedding_model)
+
+
+@st.cache_resource(max_entries=4)
+def _store(_settings: Settings, key: tuple):
+    # One client per process: Chroma's first client on a path is not safe to create from two threads at
+    # once, and Streamlit runs sessions (and a rerun beside the run it replaces) in threads.
+    from ingest.store import Store, connect
+
+    return Store(connect(_settings), _settings.collection)
+
+
+def index_version(settings: Settings) -> str | None:
+    """The active index version, or None before the first ingest."""
+    return _store(settings, _index_key(settings)).active_version()
+
+
+@st.cache_resource(show_spinner="Loading the knowledge base and the embedding model…", max_entries=4)
+def _load_retriever(_settings: Settings, key: tuple):
+    from retriever.hybrid import load
+
+    loaded = load(_settings)
+    loaded.embedder.embed_query("warm up")  # load the model now, not on the agent's first question
+    return loaded
+
+
+def retriever(settings: Settings):
+    """The hybrid retriever over the active index version, built once per version per process.
+
+    Raises:
+        IndexNotFoundError: nothing has been ingested yet.
+    """
+    return _load_retriever(settings, (*_index_key(settings), index_version(settings)))
+
+
+def forget_index() -> None:
+    """Drop cached retrievers after an ingest, so memory holds only the version in use."""
+    _load_retriever.clear()
+
+
+def outcomes() -> tuple[str, ...]:
+    """The guard's outcomes (CONTRACT §6), as filters offer them."""
+    from guard.policy import Outcome
+
+    return get_args(Outcome)
+
+
+def policies(settings: Settings):
+    """The guard's policy file (validated and cached by the guard until it changes).
+
+    Raises:
+        ConfigError: the file is missing or invalid; the message says where.
+    """
+    from guard.cli import policies_for
+
+    return policies_for(settings)
+
+
+def policy_ids(settings: Settings) -> list[str]:
+    """The ids of the policies in the guard's file; empty when it cannot be loaded (the page still works)."""
+    try:
+        return list(policies(settings).policies)
+    except SopilotError:
+        return []
+
+
+def classifier(settings: Settings):
+    """The retrieval classifier the command line gives the guard for tickets without sop_id."""
+    from sopilot.classify import retrieval_classifier
+
+    return retrieval_classifier(settings)
