@@ -21,6 +21,7 @@ from pathlib import Path
 
 from eval.baselines import BASELINES, Search, baseline, ranking_of
 from eval.metrics import DEFAULT_METRICS, evaluate, score
+from sopilot.jsonl import read_jsonl
 from sopilot.errors import InputError
 from sopilot.settings import ROOT, Settings
 
@@ -91,22 +92,9 @@ class EvalResult:
 def read_queries(path: str | Path) -> list[Query]:
     """Labelled queries from a JSON Lines file (`-` = stdin); a bad line raises `InputError` naming it."""
     name = str(path)
-    try:
-        text = sys.stdin.read() if name == "-" else Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"cannot read {name!r}: {exc.strerror}. Give the path of a JSON Lines query file.") from None
     example = '{"query": "customer charged twice", "relevant": ["A.1"]}'
     queries: list[Query] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{name}:{number}: not valid JSON ({exc.msg}): write one object per line, "
-                             f"such as {example}") from None
-        if not isinstance(row, dict):
-            raise InputError(f"{name}:{number}: expected a JSON object such as {example}")
+    for number, row in read_jsonl(path, "query file", example=example):
         query, relevant = row.get("query"), row.get("relevant")
         if not isinstance(query, str) or not query.strip():
             raise InputError(f"{name}:{number}: \"query\" must be a non-empty string, as in {example}")

@@ -12,7 +12,6 @@ import json
 import sys
 from collections.abc import Mapping
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from guard.cases import EXPECT_KEYS, compare
@@ -32,12 +31,9 @@ def policies_for(settings: Settings) -> Policies:
 
 
 def _read(path: str, what: str) -> str:
-    try:
-        return sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"cannot read {what} {path!r}: {exc.strerror}. Check the path.") from None
-    except UnicodeDecodeError:
-        raise InputError(f"{what} {path!r} is not UTF-8 text") from None
+    from sopilot.jsonl import read_text
+
+    return read_text(path, what)
 
 
 def _json(text: str, where: str) -> Any:

@@ -18,25 +18,10 @@ from sopilot.settings import Settings
 
 
 def _read_lines(path: str) -> list[tuple[int, dict]]:
-    """JSON Lines from a file or stdin (`-`), with line numbers; blank lines skipped."""
-    from sopilot.errors import InputError
+    """JSON Lines queries from a file or stdin (`-`), with line numbers."""
+    from sopilot.jsonl import read_jsonl
 
-    try:
-        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"cannot read {path!r}: {exc.strerror}. Check the path.") from None
-    rows = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{path}:{number}: not valid JSON ({exc.msg}): write one JSON object per line.") from None
-        if not isinstance(row, dict):
-            raise InputError(f"{path}:{number}: expected a JSON object such as {{\"query\": \"...\"}}")
-        rows.append((number, row))
-    return rows
+    return read_jsonl(path, "query file", example='{"query": "customer charged twice"}')
 
 
 def _print_json(data) -> None:

@@ -90,7 +90,7 @@ def test_empty_and_missing_files_are_input_errors(tmp_path):
     empty.write_text("\n", encoding="utf-8")
     with pytest.raises(InputError, match="holds no queries"):
         read_queries(empty)
-    with pytest.raises(InputError, match=re.escape(f"cannot read {str(tmp_path / 'nope.jsonl')!r}")):
+    with pytest.raises(InputError, match=re.escape(f"cannot read query file {str(tmp_path / 'nope.jsonl')!r}")):
         read_queries(tmp_path / "nope.jsonl")
 
 
