@@ -1,4 +1,4 @@
-"""Guard speed: `python -m guard` on one ticket (target < 0.5 s) and in-process decisions (target >= 10,000/s).
+"""Guard speed: `sopilot guard` on one ticket (target < 0.5 s) and in-process decisions (target >= 10,000/s).
 
 Run: python bench/bench_guard.py   (prints a small table; no arguments, fixed seed)
 """
@@ -51,7 +51,7 @@ def _cli_seconds(ticket: Path) -> list[float]:
     times = []
     for _ in range(RUNS):
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "guard", "--ticket", str(ticket), "--json"], cwd=ROOT, check=True,
+        subprocess.run([sys.executable, "-m", "sopilot", "guard", "--ticket", str(ticket), "--json"], cwd=ROOT, check=True,
                        capture_output=True)
         times.append(time.perf_counter() - start)
     return times
@@ -77,8 +77,8 @@ def main() -> None:
         ticket.write_text(json.dumps(TEMPLATES[0]), encoding="utf-8")
         cli = _cli_seconds(ticket)
     rows = [
-        ("python -m guard --ticket … --json (median)", f"{statistics.median(cli):.3f} s", "< 0.5 s"),
-        ("python -m guard (best of 7)", f"{min(cli):.3f} s", ""),
+        ("sopilot guard --ticket … --json (median)", f"{statistics.median(cli):.3f} s", "< 0.5 s"),
+        ("sopilot guard (best of 7)", f"{min(cli):.3f} s", ""),
         ("decide(dict) incl. validation", f"{_rate(lambda t: decide(t, policies), raw):,.0f} tickets/s", ">= 10,000/s"),
         ("decide(Ticket)", f"{_rate(lambda t: decide(t, policies), parsed):,.0f} tickets/s", ""),
         ("check(draft, decision)", f"{_rate(lambda p: check(*p), pairs):,.0f} drafts/s", ""),

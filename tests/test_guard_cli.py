@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from guard.__main__ import main
+from sopilot.cli import main
 from guard.cli import run_eval_guard, run_guard
 from sopilot.errors import InputError
 from sopilot.settings import ROOT, Settings
@@ -161,15 +161,15 @@ def test_shipped_eval_cases_cover_the_brief():
 
 def test_main_exit_codes(tmp_path, capsys):
     ticket = _write(tmp_path, "t.json", '{"message": "x", "priority": "Urgent"}')
-    assert main(["--ticket", ticket, "--json"]) == 2
+    assert main(["guard", "--ticket", ticket, "--json"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("guard: ticket file") and "priority 'Urgent' is not one of" in err and err.count("\n") == 1
+    assert err.startswith("sopilot guard: ticket file") and "priority 'Urgent' is not one of" in err and err.count("\n") == 1
 
 
-def test_python_m_guard_answers_fast(tmp_path):
+def test_sopilot_guard_answers_fast(tmp_path):
     ticket = _write(tmp_path, "t.json", '{"message": "x", "sop_id": "A.1", "priority": "Low", "amount": 60}')
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "guard", "--ticket", ticket, "--json"], cwd=ROOT,
+    done = subprocess.run([sys.executable, "-m", "sopilot", "guard", "--ticket", ticket, "--json"], cwd=ROOT,
                           capture_output=True, text=True, check=True)
     elapsed = time.perf_counter() - start
     assert json.loads(done.stdout)["outcome"] == "automate"
@@ -177,7 +177,7 @@ def test_python_m_guard_answers_fast(tmp_path):
 
 
 def test_importing_guard_pulls_in_no_heavy_library():
-    code = ("import sys, guard, guard.cli, guard.__main__, guard.crosscheck\n"
+    code = ("import sys, guard, guard.cli, guard.crosscheck, sopilot.cli\n"
             "heavy = {'torch', 'chromadb', 'langchain', 'langchain_core', 'numpy', 'sentence_transformers',"
             " 'transformers', 'retriever', 'ingest'}\n"
             "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))")
