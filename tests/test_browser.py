@@ -1,13 +1,13 @@
 """End to end in a real browser: `streamlit run app.py` driven by Debian's Chromium through Playwright.
 
-The screenshot it takes is kept under test-artifacts/ and copied to docs/screenshot-chat.png for
-the README.
+The screenshot it takes is kept under test-artifacts/ (ignored by git); the README's
+docs/screenshot-chat.png is one of these, copied by hand when the UI changes, so a test run never
+modifies tracked files.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -114,7 +114,4 @@ def test_chat_escalates_a_large_duplicate_charge(chromium, app_url, indexed_sett
     verdict = guard_ticket({"message": TICKET, "sop_id": "A.1"}, policies_for(indexed_settings), reply=text).verdict
     assert verdict.passed, verdict.violations  # an escalation: the reply promises no refund
     assert "Billing Specialist" in text
-    docs = ROOT / "docs"
-    docs.mkdir(exist_ok=True)
-    shutil.copyfile(shot, docs / "screenshot-chat.png")
     assert shot.stat().st_size > 10_000
