@@ -136,6 +136,16 @@ def _and(listing: str) -> str:
     return f"{head} and {last}" if sep and " and " not in last else listing
 
 
+
+_PHRASINGS = (
+    (re.compile(r"note (?:that )?(.+)$", re.IGNORECASE), lambda rest: f"Please note that {rest}"),
+    (re.compile(r"(?:propose|offer) (.+)$", re.IGNORECASE), lambda rest: f"We can offer {rest}"),
+    (re.compile(r"suggest (.+)$", re.IGNORECASE), lambda rest: f"We suggest {rest}"),
+    (re.compile(r"(?:tell|inform|notify) you (.+)$", re.IGNORECASE), lambda rest: f"we will tell you {rest}"),
+    (re.compile(r"provide (.+)$", re.IGNORECASE), lambda rest: f"we will provide {_the(_and(rest))}"),
+)
+"""Template instructions whose verb alone says how to phrase them to the customer."""
+
 def _instruction(clause: str) -> str:
     """One agent instruction from a response template, said to the customer."""
     clause = _customer_voice(clause.strip().rstrip("."))
@@ -168,21 +178,10 @@ def _instruction(clause: str) -> str:
         said = explain.group(2)
         statement = explain.group(1) or re.search(r"\b(?:affects|applies|is|are|may|can|will)\b", said)
         return _sentence(f"Please note that {said}" if statement else f"Please note {_the(said)}")
-    note = re.match(r"note (?:that )?(.+)$", clause, re.IGNORECASE)
-    if note:
-        return _sentence(f"Please note that {note.group(1)}")
-    propose = re.match(r"(?:propose|offer) (.+)$", clause, re.IGNORECASE)
-    if propose:
-        return _sentence(f"We can offer {propose.group(1)}")
-    suggest = re.match(r"suggest (.+)$", clause, re.IGNORECASE)
-    if suggest:
-        return _sentence(f"We suggest {suggest.group(1)}")
-    told = re.match(r"(?:tell|inform|notify) you (.+)$", clause, re.IGNORECASE)
-    if told:
-        return _sentence(f"we will tell you {told.group(1)}")
-    provide = re.match(r"provide (.+)$", clause, re.IGNORECASE)
-    if provide:
-        return _sentence(f"we will provide {_the(_and(provide.group(1)))}")
+    for pattern, phrase in _PHRASINGS:
+        match = pattern.match(clause)
+        if match:
+            return _sentence(phrase(match.group(1)))
     return _sentence(f"we will {clause[0].lower()}{clause[1:]}")
 
 

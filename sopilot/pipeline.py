@@ -23,7 +23,6 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from decimal import Decimal
-from pathlib import Path
 from typing import Any, Literal
 
 from sopilot.citations import Citation, cite, context_sections, decision_citations, fit, locate, render_context
@@ -392,12 +391,9 @@ def suggest_stream(ticket: Mapping[str, Any], settings, *, retriever=None, llm=N
 # ---- command line -------------------------------------------------------------------------------------
 
 def _read_ticket(path: str) -> Mapping[str, Any]:
-    try:
-        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"cannot read ticket file {path!r}: {exc.strerror}. Check the path.") from None
-    except UnicodeDecodeError:
-        raise InputError(f"ticket file {path!r} is not UTF-8 text") from None
+    from sopilot.jsonl import read_text
+
+    text = read_text(path, "ticket file")
     try:
         data = json.loads(text, parse_float=Decimal)
     except json.JSONDecodeError as exc:
