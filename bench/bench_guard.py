@@ -17,10 +17,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from guard.check import check  # noqa: E402
-from guard.decide import decide  # noqa: E402
-from guard.facts import parse_ticket  # noqa: E402
-from guard.policy import load_policies  # noqa: E402
+from sopilot.guard.check import check  # noqa: E402
+from sopilot.guard.decide import decide  # noqa: E402
+from sopilot.guard.facts import parse_ticket  # noqa: E402
+from sopilot.guard.policy import load_policies  # noqa: E402
 
 RUNS = 7
 TICKETS = 20_000

@@ -30,7 +30,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from sopilot.settings import ROOT, Settings  # noqa: E402
+from sopilot.core.settings import ROOT, Settings  # noqa: E402
 
 SEED = 42
 K = 5
@@ -132,7 +132,7 @@ def _rss_mb(kilobytes: int) -> float:
 
 def warm_latency(settings: Settings, queries: list[str]) -> dict:
     """p50/p95/max of `search` in one process after a warm-up, in milliseconds."""
-    from retriever.hybrid import load
+    from sopilot.retriever.hybrid import load
 
     started = time.perf_counter()
     retriever = load(settings)
@@ -173,7 +173,7 @@ def cold_start(data_dir: Path) -> dict:
 
 
 def ingest_into(paths: list[Path] | None, settings: Settings, progress: bool) -> tuple[float, object]:
-    from ingest.pipeline import ingest
+    from sopilot.ingest.pipeline import ingest
 
     began = time.perf_counter()
     report = ingest(paths, settings, progress=progress)
@@ -196,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="skip the 10,000-section synthetic knowledge base")
     args = parser.parse_args(argv)
-    from ingest.embed import get_embedder
+    from sopilot.ingest.embed import get_embedder
 
     queries = _queries()
     results: dict[str, dict] = {}

@@ -30,9 +30,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from llm_server import ScriptedLLM, reply  # noqa: E402
 
-from sopilot import pipeline  # noqa: E402
-from sopilot.llm import ChatLLM  # noqa: E402
-from sopilot.settings import Settings  # noqa: E402
+from sopilot.suggest import pipeline  # noqa: E402
+from sopilot.suggest.llm import ChatLLM  # noqa: E402
+from sopilot.core.settings import Settings  # noqa: E402
 
 TARGET_OFFLINE_P95_MS = 100.0
 TARGET_OVERHEAD_P95_MS = 20.0
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         import torch
 
         torch.set_num_threads(args.torch_threads)
-    from ingest.pipeline import ingest
+    from sopilot.ingest.pipeline import ingest
 
     with tempfile.TemporaryDirectory(prefix="sopilot-bench-") as tmp:
         settings = Settings.from_env({}, data_dir=Path(tmp) / "data")

@@ -27,7 +27,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from ingest.sections import SOP
+from sopilot.core.sop import SOP
 
 Search = Callable[[str, int], list[str]]
 """A system under evaluation: (query, k) → up to `k` distinct sop_ids, best first."""
@@ -57,14 +57,14 @@ def ranking_of(retriever) -> Search:
 
 def bm25(retriever) -> Search:
     """The same index, lexical side only."""
-    from retriever.hybrid import LEXICAL_ONLY
+    from sopilot.retriever.hybrid import LEXICAL_ONLY
 
     return ranking_of(retriever.with_config(LEXICAL_ONLY))
 
 
 def dense(retriever) -> Search:
     """The same index, dense side only."""
-    from retriever.hybrid import DENSE_ONLY
+    from sopilot.retriever.hybrid import DENSE_ONLY
 
     return ranking_of(retriever.with_config(DENSE_ONLY))
 
@@ -133,9 +133,9 @@ def baseline(name: str, retriever, settings) -> Search:
     if name == "dense":
         return dense(retriever)
     if name == "tutorial":
-        from ingest.embed import get_embedder
+        from sopilot.ingest.embed import get_embedder
 
         return Tutorial(settings.knowledge_dir, retriever.sops, get_embedder(settings.embedding_model))
-    from sopilot.errors import InputError
+    from sopilot.core.errors import InputError
 
     raise InputError(f"unknown baseline {name!r}: use one of {list(BASELINES)}")

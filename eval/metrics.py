@@ -19,7 +19,7 @@ import math
 import re
 from collections.abc import Callable, Collection, Mapping, Sequence
 
-from sopilot.errors import InputError
+from sopilot.core.errors import InputError
 
 DEFAULT_METRICS: tuple[str, ...] = ("hit@1", "recall@3", "recall@5", "mrr@10", "ndcg@10")
 """The metrics `sopilot eval retrieval` reports (CONTRACT §4)."""

@@ -10,8 +10,7 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
-from eval.retrieval import EvalResult
-from sopilot.settings import ROOT
+from sopilot.eval.retrieval import EvalResult
 
 DESCRIPTIONS = {
     "hybrid": "the configured retriever (dense + BM25, fused)",
@@ -19,7 +18,7 @@ DESCRIPTIONS = {
     "dense": "the same index, dense side only",
     "tutorial": "raw files, RecursiveCharacterTextSplitter(1000, 200), dense top-k (see eval/baselines.py)",
 }
-DEFAULT_REPORT_DIR = ROOT / "eval" / "reports"
+DEFAULT_REPORT_DIR = Path(__file__).resolve().parent / "reports"
 
 
 def command_line(*, queries: str, k: int, report_dir: Path) -> str:

@@ -19,11 +19,11 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from eval.baselines import BASELINES, Search, baseline, ranking_of
-from eval.metrics import DEFAULT_METRICS, evaluate, score
-from sopilot.jsonl import read_jsonl
-from sopilot.errors import InputError
-from sopilot.settings import ROOT, Settings
+from sopilot.eval.baselines import BASELINES, Search, baseline, ranking_of
+from sopilot.eval.metrics import DEFAULT_METRICS, evaluate, score
+from sopilot.core.jsonl import read_jsonl
+from sopilot.core.errors import InputError
+from sopilot.core.settings import Settings
 
 CONFIGURED = "hybrid"
 """The name the configured retriever is reported under."""
@@ -130,8 +130,8 @@ def evaluate_retrieval(queries_path: str | Path, settings: Settings, k: int = 10
     Returns:
         The scores per system, the missed queries and what describes the run.
     """
-    from ingest.store import Store, connect
-    from retriever.hybrid import load
+    from sopilot.ingest.store import Store, connect
+    from sopilot.retriever.hybrid import load
 
     if k < 1:
         raise InputError(f"k must be greater than 0. Currently, k is {k}")
@@ -175,43 +175,3 @@ def evaluate_retrieval(queries_path: str | Path, settings: Settings, k: int = 10
         config=dataclasses.asdict(retriever.config),
         date=dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
     )
-
-
-def run_eval_retrieval(*, queries: str, k: int, as_json: bool, settings: Settings,
-                       report_dir: Path | None = None) -> int:
-    """The `sopilot eval retrieval` command: evaluate, write the report and chart, print the scores."""
-    from eval.report import command_line, table, write_chart, write_markdown
-
-    report_dir = Path(report_dir) if report_dir is not None else ROOT / "eval" / "reports"
-    bar = None
-
-    def progress(done: int, total: int, system: str) -> None:
-        nonlocal bar
-        if as_json:
-            return
-        if bar is None:
-            from tqdm import tqdm
-
-            bar = tqdm(total=total, unit="query", file=sys.stderr, leave=False)
-        bar.set_description(system, refresh=False)
-        bar.update(1)
-
-    try:
-        result = evaluate_retrieval(queries, settings, k=k, progress=progress)
-    finally:
-        if bar is not None:
-            bar.close()
-    command = command_line(queries=queries, k=k, report_dir=report_dir)
-    report_dir.mkdir(parents=True, exist_ok=True)
-    report = write_markdown(result, report_dir / "retrieval.md", command=command)
-    write_chart(result, report_dir / "retrieval.png")
-    if result.unknown:
-        listed = ", ".join(f"{sop_id!r} ({count})" for sop_id, count in result.unknown.items())
-        print(f"sopilot eval: {sum(result.unknown.values())} relevant id(s) are not in the index and can never be "
-              f"retrieved: {listed}. Fix the labels or ingest the SOPs they name.", file=sys.stderr)
-    if as_json:
-        sys.stdout.write(json.dumps(result.to_json(str(report)), ensure_ascii=False) + "\n")
-    else:
-        print(table(result))
-        print(f"\nreport: {report}")
-    return 0

@@ -6,12 +6,12 @@ the decision allows; `compose_reply` builds the compliant reply shown instead of
 Importing this package stays light: no torch, chromadb, langchain or numpy.
 """
 
-from guard.check import Verdict, Violation, check
-from guard.decide import Allowance, Decision, Remuneration, decide, is_stopped
-from guard.facts import Ticket, parse_ticket
-from guard.policy import Policies, load_policies
-from guard.reply import compose_reply
-from guard.result import GuardResult, guard_ticket
+from sopilot.guard.check import Verdict, Violation, check
+from sopilot.guard.decide import Allowance, Decision, Remuneration, decide, is_stopped
+from sopilot.guard.facts import Ticket, parse_ticket
+from sopilot.guard.policy import Policies, load_policies
+from sopilot.guard.reply import compose_reply
+from sopilot.guard.result import GuardResult, guard_ticket
 
 __all__ = [
     "Allowance", "Decision", "GuardResult", "Policies", "Remuneration", "Ticket", "Verdict", "Violation", "check",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from guard.result import GuardResult
+from sopilot.guard.result import GuardResult
 
 EXPECT_KEYS = frozenset({"outcome", "policy", "verdict", "violations"})
 

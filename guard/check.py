@@ -26,8 +26,8 @@ import re
 from decimal import Decimal
 from typing import Any, Literal
 
-from guard.decide import Decision
-from guard.money import Money, iter_amounts
+from sopilot.guard.decide import Decision
+from sopilot.core.money import Money, iter_amounts
 
 Code = Literal["unauthorized_refund", "unauthorized_commitment", "placeholder_leak", "internal_leak"]
 

@@ -12,9 +12,9 @@ import operator
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from guard.facts import PRIORITY_RANK, Ticket, format_fact
-from guard.money import Money
-from guard.policy import AllOf, Condition, Leaf
+from sopilot.guard.facts import PRIORITY_RANK, Ticket, format_fact
+from sopilot.core.money import Money
+from sopilot.guard.policy import AllOf, Condition, Leaf
 
 OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
     "eq": operator.eq,

@@ -20,10 +20,10 @@ from collections.abc import Callable, Collection, Mapping
 from decimal import Decimal
 from typing import Any
 
-from guard.conditions import Evaluation, evaluate
-from guard.facts import Ticket, normalize_sop_id, parse_ticket
-from guard.money import USD, Money, cents, format_amount
-from guard.policy import MONEY_TYPES, Policies, Policy, Rule
+from sopilot.guard.conditions import Evaluation, evaluate
+from sopilot.guard.facts import Ticket, normalize_sop_id, parse_ticket
+from sopilot.core.money import USD, Money, cents, format_amount
+from sopilot.guard.policy import MONEY_TYPES, Policies, Policy, Rule
 
 Classifier = Callable[[str], "str | None"]
 

@@ -15,8 +15,8 @@ from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
 from typing import Any, Literal
 
-from guard.money import USD, Money, find_amounts, parse_money
-from sopilot.errors import InputError
+from sopilot.core.money import USD, Money, find_amounts, parse_money
+from sopilot.core.errors import InputError
 
 PRIORITIES = ("Low", "Medium", "High", "Critical")
 PRIORITY_RANK = {name: rank for rank, name in enumerate(PRIORITIES)}

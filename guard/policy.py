@@ -25,8 +25,9 @@ from typing import Annotated, Any, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError
 
-from guard.facts import FIELDS, PRIORITIES, FieldSpec, format_fact, normalize_role
-from sopilot.errors import ConfigError
+from sopilot.guard.facts import FIELDS, PRIORITIES, FieldSpec, format_fact, normalize_role
+from sopilot.core.settings import Settings
+from sopilot.core.errors import ConfigError
 
 Outcome = Literal["automate", "escalate", "manual_review"]
 Op = Literal["eq", "ne", "in", "not_in", "lt", "le", "gt", "ge"]
@@ -484,3 +485,12 @@ def load_policies(path: str | Path) -> Policies:
         raise ConfigError(f"policy file {str(path)!r} not found: set SOPILOT_KNOWLEDGE_DIR to the directory "
                           "holding policies.yaml") from None
     return _load(str(source), stat.st_mtime_ns, stat.st_size)
+
+
+POLICY_FILE = "policies.yaml"
+"""The policy file's name inside the knowledge directory."""
+
+
+def policies_for(settings: Settings) -> Policies:
+    """The policy file of the configured knowledge dir (loaded once per process and file version)."""
+    return load_policies(settings.knowledge_dir / POLICY_FILE)

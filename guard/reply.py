@@ -7,8 +7,8 @@ reply it builds passes `guard.check` for the same decision (a property test hold
 
 from __future__ import annotations
 
-from guard.decide import Decision
-from guard.money import Money
+from sopilot.guard.decide import Decision
+from sopilot.core.money import Money
 
 GREETING = "Thank you for contacting us."
 SAFE_REPLY = f"{GREETING} A member of our support team will review your request and get back to you."

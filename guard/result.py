@@ -6,11 +6,11 @@ import dataclasses
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from guard.check import Verdict, check
-from guard.decide import Classifier, Decision, decide
-from guard.facts import Ticket
-from guard.policy import Policies
-from guard.reply import SAFE_REPLY, compose_reply
+from sopilot.guard.check import Verdict, check
+from sopilot.guard.decide import Classifier, Decision, decide
+from sopilot.guard.facts import Ticket
+from sopilot.guard.policy import Policies
+from sopilot.guard.reply import SAFE_REPLY, compose_reply
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

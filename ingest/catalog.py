@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from sopilot.errors import ConfigError
+from sopilot.core.errors import ConfigError
 
 _FRONT_MATTER = re.compile(r"\A---\n(.*?)\n---\n", re.S)
 
@@ -67,7 +67,7 @@ def split_front_matter(text: str, source: str) -> tuple[DocumentEntry | None, st
     try:
         entry = DocumentEntry.model_validate(yaml.safe_load(match.group(1)) or {})
     except (yaml.YAMLError, ValidationError) as exc:
-        from sopilot.errors import DocumentError
+        from sopilot.core.errors import DocumentError
 
         raise DocumentError(source, f"has invalid front matter: {exc}. Valid keys: {list(DocumentEntry.model_fields)}") from None
     removed = match.group(0).count("\n")

@@ -16,7 +16,7 @@ import json
 import re
 from collections.abc import Callable
 
-from ingest.sections import SOP, Section
+from sopilot.core.sop import SOP, Section
 
 SKIPPED_KINDS = frozenset({"disclaimer"})
 """Document boilerplate kept for citation but not retrieved: it speaks for no single SOP."""

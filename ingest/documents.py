@@ -10,8 +10,8 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from ingest.repair import repair
-from sopilot.errors import DocumentError
+from sopilot.ingest.repair import repair
+from sopilot.core.errors import DocumentError
 
 TEXT_SUFFIXES = {".md": "markdown", ".markdown": "markdown", ".txt": "text"}
 BINARY_SUFFIXES = {".docx": "markdown", ".pdf": "text"}

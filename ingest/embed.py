@@ -10,7 +10,7 @@ import functools
 import os
 from pathlib import Path
 
-from sopilot.errors import ConfigError
+from sopilot.core.errors import ConfigError
 
 MAX_WORD_PIECES = 256
 """all-MiniLM-L6-v2 silently truncates its input here."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import re
 
-from ingest.sections import SOP
+from sopilot.core.sop import SOP
 
 _PLACEHOLDER = re.compile(r"\[(?:[A-Z][A-Z0-9 _/-]{1,30})\]|\{[a-z_][a-z0-9_]{1,30}\}")
 _MONEY = r"(?:\$|USD\s?)\s?\d[\d,]*(?:\.\d+)?"

@@ -11,13 +11,14 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from ingest.catalog import load_catalog
-from ingest.chunk import Chunk, chunk_sop
-from ingest.documents import Document, discover, load_document
-from ingest.lint import Finding, lint
-from ingest.sections import SOP, parse_sops
-from sopilot.errors import DocumentError, UserError
-from sopilot.settings import Settings
+from sopilot.ingest.catalog import load_catalog
+from sopilot.ingest.chunk import Chunk, chunk_sop
+from sopilot.ingest.documents import Document, discover, load_document
+from sopilot.ingest.lint import Finding, lint
+from sopilot.core.sop import SOP
+from sopilot.ingest.sections import parse_sops
+from sopilot.core.errors import DocumentError, UserError
+from sopilot.core.settings import Settings
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -95,8 +96,8 @@ def _policy_errors(documents: list[Document], settings: Settings) -> list[str]:
     if not policy_file.exists():
         return []
     try:
-        from guard.crosscheck import check_thresholds
-        from guard.policy import load_policies
+        from sopilot.guard.crosscheck import check_thresholds
+        from sopilot.guard.policy import load_policies
     except ImportError:  # the guard is optional for retrieval-only deployments
         return []
     try:
@@ -108,8 +109,8 @@ def _policy_errors(documents: list[Document], settings: Settings) -> list[str]:
 
 def ingest(paths: list[Path] | None, settings: Settings, *, reset: bool = False, progress: bool = True) -> IngestReport:
     """Ingest SOP documents (default: the knowledge dir) into a new active index version."""
-    from ingest.embed import get_embedder
-    from ingest.store import Store, connect, version_of
+    from sopilot.ingest.embed import get_embedder
+    from sopilot.ingest.store import Store, connect, version_of
 
     parsed = parse_paths(paths or [settings.knowledge_dir], settings)
     if not parsed.sops:

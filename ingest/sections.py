@@ -17,9 +17,10 @@ import dataclasses
 import datetime as dt
 import re
 
-from ingest.catalog import DocumentEntry, split_front_matter
-from ingest.documents import Document
-from sopilot.errors import DocumentError
+from sopilot.core.sop import SOP, Section
+from sopilot.ingest.catalog import DocumentEntry, split_front_matter
+from sopilot.ingest.documents import Document
+from sopilot.core.errors import DocumentError
 
 _NUMBERED_SOP = re.compile(r"^([A-Z])\.(\d+)\s*:\s*(?:Sub-Category\s*:\s*)?(.+)$")
 _CATEGORY = re.compile(r"^Category\s+([A-Z0-9]+)\s*:\s*(.+)$", re.I)
@@ -51,42 +52,6 @@ KINDS: tuple[tuple[tuple[str, ...], str], ...] = (
     (("responsibilit", "owner", "approver"), "responsibilities"),
     (("kpi", "quality", "sla", "response target"), "quality"),
 )
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class Section:
-    """A coherent piece of one SOP: a procedure, one automation rule, a response template…"""
-
-    kind: str
-    """Canonical kind: procedure, automation_rules, response_template, overview, glossary, …"""
-    heading: str
-    """The label as written in the document."""
-    text: str
-    line_start: int
-    line_end: int
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class SOP:
-    """One standard operating procedure with its sections and document facts."""
-
-    sop_id: str
-    title: str
-    category: str
-    source: str
-    version: str | None
-    effective_date: str | None
-    answerable: bool
-    sections: tuple[Section, ...]
-
-    def text_of(self, *kinds: str) -> str:
-        """The text of every section of the given kinds, in document order."""
-        return "\n".join(s.text for s in self.sections if s.kind in kinds)
-
-    @property
-    def kinds(self) -> tuple[str, ...]:
-        """The section kinds present, in document order, without repeats."""
-        return tuple(dict.fromkeys(s.kind for s in self.sections))
 
 
 def section_kind(label: str) -> str | None:

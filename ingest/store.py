@@ -14,8 +14,8 @@ import threading
 from collections.abc import Iterator
 from urllib.parse import urlparse
 
-from sopilot.errors import ConfigError, IndexNotFoundError, StoreError
-from sopilot.settings import Settings
+from sopilot.core.errors import ConfigError, IndexNotFoundError, StoreError
+from sopilot.core.settings import Settings
 
 
 

@@ -16,11 +16,11 @@ import dataclasses
 import time
 from collections.abc import Mapping
 
-from ingest.sections import SOP
-from retriever.fusion import normalized_sum, ranking, rrf
-from retriever.knowledge import IndexedChunk, rebuild_sops
-from retriever.query import QueryNormalizer
-from sopilot.errors import InputError
+from sopilot.core.sop import SOP
+from sopilot.retriever.fusion import normalized_sum, ranking, rrf
+from sopilot.retriever.knowledge import IndexedChunk, rebuild_sops
+from sopilot.retriever.query import QueryNormalizer
+from sopilot.core.errors import InputError
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -76,7 +76,7 @@ class Retriever:
     """Ranks the SOPs of the active index version for a query."""
 
     def __init__(self, collection, chunks: list[IndexedChunk], embedder, config: RetrievalConfig | None = None) -> None:
-        from retriever.lexical import Lexical
+        from sopilot.retriever.lexical import Lexical
 
         self.collection = collection
         self.embedder = embedder
@@ -176,8 +176,8 @@ class Retriever:
 
 def load(settings, config: RetrievalConfig | None = None) -> Retriever:
     """The retriever over the active index version (embedded Chroma or a server, per settings)."""
-    from ingest.embed import get_embedder
-    from ingest.store import Store, connect
+    from sopilot.ingest.embed import get_embedder
+    from sopilot.ingest.store import Store, connect
 
     store = Store(connect(settings), settings.collection)
     collection = store.active()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from ingest.sections import SOP, Section
+from sopilot.core.sop import SOP, Section
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -19,7 +19,7 @@ for _name in ("SOPILOT_DATA_DIR", "SOPILOT_CHROMA_URL", "SOPILOT_DATABASE_URL", 
               "OPENAI_BASE_URL", "OPENAI_API_KEY", "SOPILOT_STOPPED_POLICIES", "SOPILOT_KNOWLEDGE_DIR"):
     os.environ.pop(_name, None)
 
-from sopilot.settings import ROOT, Settings  # noqa: E402
+from sopilot.core.settings import ROOT, Settings  # noqa: E402
 
 KNOWLEDGE = ROOT / "knowledge"
 
@@ -40,7 +40,7 @@ def settings(tmp_path: Path) -> Settings:
 @pytest.fixture(scope="session")
 def embedder():
     """The packaged all-MiniLM-L6-v2, loaded once."""
-    from ingest.embed import get_embedder
+    from sopilot.ingest.embed import get_embedder
 
     return get_embedder("")
 
@@ -48,7 +48,7 @@ def embedder():
 @pytest.fixture(scope="session")
 def indexed_settings(tmp_path_factory: pytest.TempPathFactory, embedder) -> Settings:
     """Settings whose data dir holds the shipped knowledge base, ingested once per session."""
-    from ingest.pipeline import ingest
+    from sopilot.ingest.pipeline import ingest
 
     settings = Settings.from_env({}, data_dir=tmp_path_factory.mktemp("indexed") / "data")
     ingest(None, settings, progress=False)
@@ -58,6 +58,6 @@ def indexed_settings(tmp_path_factory: pytest.TempPathFactory, embedder) -> Sett
 @pytest.fixture(scope="session")
 def retriever(indexed_settings: Settings):
     """The hybrid retriever over the shipped knowledge base."""
-    from retriever.hybrid import load
+    from sopilot.retriever.hybrid import load
 
     return load(indexed_settings)

@@ -11,7 +11,7 @@ import shutil
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from sopilot.settings import ROOT
+from sopilot.core.settings import ROOT
 
 APP = str(ROOT / "app.py")
 
@@ -74,7 +74,7 @@ def reply_box(at: AppTest):
 
 def events(kind: str | None = None):
     from sopilot import audit
-    from sopilot.settings import Settings
+    from sopilot.core.settings import Settings
 
     return audit.recent(Settings.from_env(), kind=kind)
 
@@ -234,8 +234,8 @@ def test_upload_adds_a_retrievable_sop(own_data):
     assert any("gift-cards.md added" in s.value and "M.1" in s.value for s in at.success)
     assert any(i.value.startswith("Ingest gift-cards.md: index") for i in at.info)
     assert (knowledge / "gift-cards.md").exists()
-    from retriever.hybrid import load
-    from sopilot.settings import Settings
+    from sopilot.retriever.hybrid import load
+    from sopilot.core.settings import Settings
 
     hits = load(Settings.from_env()).search("gift card balance is wrong", k=3)
     assert hits[0].sop_id == "M.1"
@@ -309,7 +309,7 @@ def test_guard_evaluation_shows_agreement_and_disagreements(env):
 
 def test_audit_page_filters_and_exports_csv(env):
     from sopilot import audit
-    from sopilot.settings import Settings
+    from sopilot.core.settings import Settings
 
     settings = Settings.from_env()
     audit.record_emergency_stop(settings, policy="A.1", stopped=True, justification="incident 42")

@@ -14,7 +14,7 @@ import pytest
 
 from sopilot import audit
 from sopilot.audit import AuditLog, Event
-from sopilot.errors import InputError
+from sopilot.core.errors import InputError
 
 
 def _event(n: int, **changes) -> Event:

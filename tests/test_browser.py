@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from sopilot.settings import ROOT
+from sopilot.core.settings import ROOT
 from tests.conftest import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -108,8 +108,8 @@ def test_chat_escalates_a_large_duplicate_charge(chromium, app_url, indexed_sett
             page.screenshot(path=str(shot))
         finally:
             browser.close()
-    from guard import guard_ticket
-    from guard.cli import policies_for
+    from sopilot.guard import guard_ticket
+    from sopilot.guard.policy import policies_for
 
     verdict = guard_ticket({"message": TICKET, "sop_id": "A.1"}, policies_for(indexed_settings), reply=text).verdict
     assert verdict.passed, verdict.violations  # an escalation: the reply promises no refund

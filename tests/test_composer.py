@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 
 import pytest
-from guard.check import check
-from guard.cli import policies_for
-from guard.decide import decide
+from sopilot.guard.check import check
+from sopilot.guard.policy import policies_for
+from sopilot.guard.decide import decide
 
-from sopilot.composer import SIGN_OFF, compose, topic
+from sopilot.suggest.composer import SIGN_OFF, compose, topic
 
 LEAKS = re.compile(r"\[[A-Z ]+\]|\{\w+\}|\bSQL\b|\bSELECT\b|\bUPDATE\s+\w+\s+SET\b|\bIF\b|\*\*|ACTION:|SLA:|"
                    r"(?i:automation rule|handbook|§|policy exception|\brule\b)")

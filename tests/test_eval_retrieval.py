@@ -3,12 +3,13 @@ import re
 
 import pytest
 
-from eval.baselines import credit
-from eval.retrieval import evaluate_retrieval, read_queries, run_eval_retrieval
-from ingest.sections import SOP, Section
+from sopilot.eval.baselines import credit
+from sopilot.cli.evaluate import run_eval_retrieval
+from sopilot.eval.retrieval import evaluate_retrieval, read_queries
+from sopilot.core.sop import SOP, Section
 from sopilot.cli import main
-from sopilot.errors import InputError
-from sopilot.settings import ROOT
+from sopilot.core.errors import InputError
+from sopilot.core.settings import ROOT
 
 METRICS = ["hit@1", "recall@3", "recall@5", "mrr@10", "ndcg@10"]
 SMALL = [

@@ -6,11 +6,11 @@ import re
 
 import pytest
 
-from guard.check import check
-from guard.decide import decide
-from guard.policy import load_policies
-from guard.reply import compose_reply
-from sopilot.settings import ROOT
+from sopilot.guard.check import check
+from sopilot.guard.decide import decide
+from sopilot.guard.policy import load_policies
+from sopilot.guard.reply import compose_reply
+from sopilot.core.settings import ROOT
 
 POLICIES = load_policies(ROOT / "knowledge" / "policies.yaml")
 P = pytest.param

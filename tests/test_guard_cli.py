@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from sopilot.cli import main
-from guard.cli import run_eval_guard, run_guard
-from sopilot.errors import InputError
-from sopilot.settings import ROOT, Settings
+from sopilot.cli.guard import run_eval_guard, run_guard
+from sopilot.core.errors import InputError
+from sopilot.core.settings import ROOT, Settings
 
 CONTRACT_KEYS = ["policy", "outcome", "action", "escalate_to", "approval_required", "sla", "remuneration", "reasons",
                  "verdict", "violations", "reply"]
@@ -177,9 +177,9 @@ def test_sopilot_guard_answers_fast(tmp_path):
 
 
 def test_importing_guard_pulls_in_no_heavy_library():
-    code = ("import sys, guard, guard.cli, guard.crosscheck, sopilot.cli\n"
+    code = ("import sys, sopilot.guard, sopilot.cli.guard, sopilot.guard.crosscheck, sopilot.cli\n"
             "heavy = {'torch', 'chromadb', 'langchain', 'langchain_core', 'numpy', 'sentence_transformers',"
-            " 'transformers', 'retriever', 'ingest'}\n"
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))")
+            " 'transformers', 'sopilot.retriever', 'sopilot.ingest'}\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy or '.'.join(m.split('.')[:2]) in heavy))")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"

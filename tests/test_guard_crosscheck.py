@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from guard.crosscheck import check_thresholds
-from guard.policy import load_policies
-from sopilot.settings import ROOT
+from sopilot.guard.crosscheck import check_thresholds
+from sopilot.guard.policy import load_policies
+from sopilot.core.settings import ROOT
 
 POLICIES = load_policies(ROOT / "knowledge" / "policies.yaml")
 HANDBOOK = ROOT / "knowledge" / "support-automation-handbook.md"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from guard.decide import decide, is_stopped
-from guard.policy import load_policies
-from sopilot.settings import ROOT
+from sopilot.guard.decide import decide, is_stopped
+from sopilot.guard.policy import load_policies
+from sopilot.core.settings import ROOT
 
 POLICIES = load_policies(ROOT / "knowledge" / "policies.yaml")
 P = pytest.param

@@ -7,9 +7,9 @@ from decimal import Decimal
 
 import pytest
 
-from guard.facts import parse_ticket
-from guard.money import Money, find_amounts, parse_money
-from sopilot.errors import InputError
+from sopilot.guard.facts import parse_ticket
+from sopilot.core.money import Money, find_amounts, parse_money
+from sopilot.core.errors import InputError
 
 P = pytest.param
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from guard.policy import load_policies
-from sopilot.errors import ConfigError
-from sopilot.settings import ROOT
+from sopilot.guard.policy import load_policies
+from sopilot.core.errors import ConfigError
+from sopilot.core.settings import ROOT
 
 CONF = Path(__file__).parent / "conf"
 POLICY_FILE = ROOT / "knowledge" / "policies.yaml"

@@ -7,12 +7,12 @@ from decimal import Decimal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from guard.check import check
-from guard.decide import decide
-from guard.facts import PRIORITIES
-from guard.policy import load_policies
-from guard.result import guard_ticket
-from sopilot.settings import ROOT
+from sopilot.guard.check import check
+from sopilot.guard.decide import decide
+from sopilot.guard.facts import PRIORITIES
+from sopilot.guard.policy import load_policies
+from sopilot.guard.result import guard_ticket
+from sopilot.core.settings import ROOT
 
 POLICIES = load_policies(ROOT / "knowledge" / "policies.yaml")
 SOP_IDS = sorted(POLICIES.policies) + ["ops.licenses"]

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from ingest.pipeline import ingest
-from ingest.store import Store, connect
+from sopilot.ingest.pipeline import ingest
+from sopilot.ingest.store import Store, connect
 from sopilot.cli import main
 from tests.conftest import KNOWLEDGE
 
@@ -112,7 +112,7 @@ def test_word_and_pdf_sops_are_ingested_and_retrievable(knowledge, settings):
     assert report.skipped == []
     ids = {s.sop_id for s in report.sops}
     assert {"warranty-extension", "gift-card-balance"} <= ids
-    from retriever.hybrid import load
+    from sopilot.retriever.hybrid import load
 
     retriever = load(settings)
     assert retriever.search("espresso machine warranty extension price", k=1)[0].sop_id == "warranty-extension"
@@ -124,7 +124,7 @@ def test_nothing_readable_keeps_the_previous_index(settings, tmp_path):
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "empty.md").write_text("")
-    from sopilot.errors import UserError
+    from sopilot.core.errors import UserError
 
     with pytest.raises(UserError, match="nothing to ingest .*empty.md: is empty.*previous index"):
         ingest([bad], settings, progress=False)
@@ -155,7 +155,7 @@ def test_a_crash_mid_ingest_leaves_the_previous_index_serving(settings, tmp_path
         process.wait()
     store = Store(connect(settings), settings.collection)
     assert store.active_version() == first.version
-    from retriever.hybrid import load
+    from sopilot.retriever.hybrid import load
 
     assert load(settings).search("customer was charged twice", k=1)[0].sop_id == "A.1"
     resumed = ingest([big], settings.__class__.from_env({}, data_dir=settings.data_dir, knowledge_dir=big),

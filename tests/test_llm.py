@@ -9,9 +9,9 @@ import pytest
 from langchain_core.messages import HumanMessage, SystemMessage
 from llm_server import ScriptedLLM, error, hang, malformed, reply
 
-from sopilot.errors import ConfigError, LLMError
-from sopilot.llm import LOCAL_API_KEY, ChatLLM, api_key, count_tokens, from_settings
-from sopilot.settings import Settings
+from sopilot.core.errors import ConfigError, LLMError
+from sopilot.suggest.llm import LOCAL_API_KEY, ChatLLM, api_key, count_tokens, from_settings
+from sopilot.core.settings import Settings
 
 pytestmark = pytest.mark.server
 MESSAGES = [SystemMessage("You phrase decisions."), HumanMessage("Say hello.")]

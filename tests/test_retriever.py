@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from retriever.fusion import normalized_sum, ranking, rrf
-from retriever.query import QueryNormalizer, defined_abbreviations
+from sopilot.retriever.fusion import normalized_sum, ranking, rrf
+from sopilot.retriever.query import QueryNormalizer, defined_abbreviations
 from sopilot.cli import main
-from sopilot.errors import InputError
+from sopilot.core.errors import InputError
 from tests.conftest import free_port
 
 
@@ -137,9 +137,9 @@ def chroma_server(tmp_path: Path):
 
 @pytest.mark.server
 def test_a_chroma_server_serves_the_same_retrieval(chroma_server, tmp_path, retriever):
-    from ingest.pipeline import ingest
-    from retriever.hybrid import load
-    from sopilot.settings import Settings
+    from sopilot.ingest.pipeline import ingest
+    from sopilot.retriever.hybrid import load
+    from sopilot.core.settings import Settings
 
     settings = Settings.from_env({}, data_dir=tmp_path / "client", chroma_url=chroma_server)
     first = ingest(None, settings, progress=False)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from ingest.catalog import load_catalog
-from ingest.documents import load_document
-from ingest.pipeline import parse_paths
-from ingest.repair import repair
-from ingest.sections import parse_sops
+from sopilot.ingest.catalog import load_catalog
+from sopilot.ingest.documents import load_document
+from sopilot.ingest.pipeline import parse_paths
+from sopilot.ingest.repair import repair
+from sopilot.ingest.sections import parse_sops
 from tests.conftest import KNOWLEDGE
 
 CONTRACT_IDS = {
@@ -29,7 +29,7 @@ def sops(settings_module):
 
 @pytest.fixture(scope="module")
 def settings_module(tmp_path_factory):
-    from sopilot.settings import Settings
+    from sopilot.core.settings import Settings
 
     return Settings.from_env({}, data_dir=tmp_path_factory.mktemp("sections"))
 

@@ -6,7 +6,7 @@ import io
 
 import streamlit as st
 
-from ui import components
+from sopilot.ui import components
 
 ALL = "All"
 LIMITS = (50, 200, 1000)

@@ -1,7 +1,7 @@
 """Chat page: a ticket in; the matched SOP, the guard's decision and a guarded reply out.
 
 A message starts a ticket, or continues the open one: a follow-up is added to the ticket's
-message and the facts set in the side panel stay. The pipeline (`sopilot.pipeline`) answers every
+message and the facts set in the side panel stay. The pipeline (`sopilot.suggest.pipeline`) answers every
 time: on a new message (streaming its draft), and again at once when the agent changes a fact or
 the policy, or an Emergency Stop changes, so the decision card is always the guard's. The agent's
 own edit of the reply is checked by the guard as it changes. Sending, sending an edit and
@@ -15,8 +15,8 @@ import re
 
 import streamlit as st
 
-from sopilot.errors import SopilotError, UserError
-from ui import components
+from sopilot.core.errors import SopilotError, UserError
+from sopilot.ui import components
 
 STATE = "chat"
 OUTCOME_BADGES = {"automate": ("Automate", "green", ":material/bolt:"),
@@ -60,7 +60,7 @@ def _ticket(state: dict, message: str | None = None) -> dict:
 
 def _ask(prompt: str, settings, retriever) -> None:
     """Run the pipeline on the open ticket plus `prompt`, streaming its draft into the page."""
-    from sopilot.pipeline import suggest_stream
+    from sopilot.suggest.pipeline import suggest_stream
 
     state = _state()
     message = prompt if state["message"] is None else f"{state['message']}\n\n{prompt}"
@@ -77,7 +77,7 @@ def _ask(prompt: str, settings, retriever) -> None:
 
 def _redo(settings) -> None:
     """Ask the pipeline again for the open ticket as it now stands (facts, policy, Emergency Stop)."""
-    from sopilot.pipeline import suggest
+    from sopilot.suggest.pipeline import suggest
 
     state = _state()
     try:
@@ -121,7 +121,7 @@ def decision_card(decision: dict, *, title: str | None = None, key: str = "decis
 
 def _checklist(sop, key: str) -> None:
     """The SOP's procedure as ticks, one per whole step (split as the citations are)."""
-    from sopilot.citations import steps
+    from sopilot.suggest.citations import steps
 
     sections = [section for section in sop.sections if section.kind == "procedure"]
     if not sections:
@@ -151,7 +151,7 @@ def _citations(suggestion) -> None:
 
 def _answer(suggestion, key: str, retriever) -> None:
     """One answer: notes, the matched SOP with its checklist, the decision card, the citations."""
-    from guard.decide import EXCEPTION_QUEUE
+    from sopilot.guard.decide import EXCEPTION_QUEUE
 
     for note in suggestion.notes:
         st.caption(f":material/info: {note}")
@@ -174,7 +174,7 @@ def _answer(suggestion, key: str, retriever) -> None:
 
 def _fact_widget(name: str, spec, prefill, key: str, **callback) -> None:
     """One CONTRACT §5 fact, as a widget suited to its type (`spec` is the guard's FieldSpec)."""
-    from guard.facts import CANONICAL_ROLES
+    from sopilot.guard.facts import CANONICAL_ROLES
 
     label = name.replace("_", " ").capitalize()
     if spec.kind in ("priority", "enum", "role", "bool"):
@@ -195,7 +195,7 @@ def _fact_widget(name: str, spec, prefill, key: str, **callback) -> None:
 
 def _facts_panel(state: dict, settings, policies) -> None:
     """Priority, amount and the facts the matched policy tests, prefilled as the guard reads the ticket."""
-    from guard.facts import FIELDS, parse_ticket
+    from sopilot.guard.facts import FIELDS, parse_ticket
 
     st.subheader("Ticket facts", anchor=False)
     suggestion = state["suggestion"]
@@ -241,7 +241,7 @@ def _send(settings, suggestion, text: str, done: str) -> None:
 
 def _reply_panel(state: dict, settings, policies) -> None:
     """The guarded reply, editable and re-checked as it changes, and the three ways to send it."""
-    from guard import guard_ticket
+    from sopilot.guard import guard_ticket
     from sopilot import audit
 
     st.subheader("Suggested reply", anchor=False)

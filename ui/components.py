@@ -14,13 +14,13 @@ from typing import get_args
 
 import streamlit as st
 
-from sopilot.errors import SopilotError, UserError
-from sopilot import stops
-from sopilot.settings import Settings
+from sopilot.core.errors import SopilotError, UserError
+from sopilot.core import stops
+from sopilot.core.settings import Settings
 
 
 def settings() -> Settings:
-    """The settings from the environment (run-time Emergency Stops included, see sopilot.stops)."""
+    """The settings from the environment (run-time Emergency Stops included, see sopilot.core.stops)."""
     with edge():
         return Settings.from_env()
 
@@ -66,7 +66,7 @@ def _index_key(settings: Settings) -> tuple:
 def _store(_settings: Settings, key: tuple):
     # One client per process: Chroma's first client on a path is not safe to create from two threads at
     # once, and Streamlit runs sessions (and a rerun beside the run it replaces) in threads.
-    from ingest.store import Store, connect
+    from sopilot.ingest.store import Store, connect
 
     return Store(connect(_settings), _settings.collection)
 
@@ -78,7 +78,7 @@ def index_version(settings: Settings) -> str | None:
 
 @st.cache_resource(show_spinner="Loading the knowledge base and the embedding model…", max_entries=4)
 def _load_retriever(_settings: Settings, key: tuple):
-    from retriever.hybrid import load
+    from sopilot.retriever.hybrid import load
 
     loaded = load(_settings)
     loaded.embedder.embed_query("warm up")  # load the model now, not on the agent's first question
@@ -101,7 +101,7 @@ def forget_index() -> None:
 
 def outcomes() -> tuple[str, ...]:
     """The guard's outcomes (CONTRACT §6), as filters offer them."""
-    from guard.policy import Outcome
+    from sopilot.guard.policy import Outcome
 
     return get_args(Outcome)
 
@@ -112,7 +112,7 @@ def policies(settings: Settings):
     Raises:
         ConfigError: the file is missing or invalid; the message says where.
     """
-    from guard.cli import policies_for
+    from sopilot.guard.policy import policies_for
 
     return policies_for(settings)
 
@@ -127,6 +127,6 @@ def policy_ids(settings: Settings) -> list[str]:
 
 def classifier(settings: Settings):
     """The retrieval classifier the command line gives the guard for tickets without sop_id."""
-    from sopilot.classify import retrieval_classifier
+    from sopilot.suggest.classify import retrieval_classifier
 
     return retrieval_classifier(settings)

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from sopilot.settings import ROOT
-from ui import components
+from sopilot.core.settings import ROOT
+from sopilot.ui import components
 
 SHIPPED_QUERIES = ROOT / "eval" / "queries.jsonl"
 SHIPPED_CASES = ROOT / "eval" / "guard_cases.jsonl"
@@ -49,7 +49,7 @@ def _progress_bar(text: str):
 
 
 def _retrieval(settings) -> None:
-    from eval.retrieval import SYSTEMS, evaluate_retrieval
+    from sopilot.eval.retrieval import SYSTEMS, evaluate_retrieval
 
     source = _source("Queries", SHIPPED_QUERIES, "eval_queries")
     left, right = st.columns([1, 3])
@@ -86,17 +86,12 @@ def _retrieval(settings) -> None:
 
 
 def _run_guard_eval(path: Path, settings) -> dict:
-    """The `sopilot eval guard --json` report, from the guard's own command function."""
-    import contextlib
-    import io
-    import json
+    """The `sopilot eval guard --json` report, from the same library function as the command."""
+    from sopilot.eval.guard import evaluate_guard
+    from sopilot.guard.policy import policies_for
 
-    from guard.cli import run_eval_guard
-
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        run_eval_guard(cases=str(path), as_json=True, settings=settings, classify=components.classifier(settings))
-    return json.loads(out.getvalue())
+    return evaluate_guard(path, policies_for(settings), stopped=settings.stopped,
+                          classify=components.classifier(settings)).to_json()
 
 
 def _guard(settings) -> None:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from sopilot.errors import SopilotError
-from ui import components
+from sopilot.core.errors import SopilotError
+from sopilot.ui import components
 
 UPLOAD_TYPES = ["md", "markdown", "txt", "docx", "pdf"]
 
@@ -42,8 +42,8 @@ def _sops(retriever) -> None:
 
 
 def _lint(settings) -> None:
-    from ingest.lint import lint
-    from ingest.pipeline import parse_paths
+    from sopilot.ingest.lint import lint
+    from sopilot.ingest.pipeline import parse_paths
 
     parsed = parse_paths([settings.knowledge_dir], settings)
     findings = lint(parsed.sops)
@@ -56,7 +56,7 @@ def _lint(settings) -> None:
     st.dataframe(rows, hide_index=True, width="stretch")
     for skipped in parsed.skipped:
         st.error(f"{skipped.source}: {skipped.reason}")
-    from guard.crosscheck import check_thresholds
+    from sopilot.guard.crosscheck import check_thresholds
 
     disagreements = check_thresholds(components.policies(settings), {d.source: d.text for d in parsed.documents})
     for error in disagreements:
@@ -123,7 +123,7 @@ def _note(kind: str, text: str) -> None:
 
 def _ingest(settings, note: str):
     """Run one ingest of the knowledge dir behind a progress bar; return the report."""
-    from ingest.pipeline import ingest
+    from sopilot.ingest.pipeline import ingest
 
     bar = st.progress(0.05, text=f"{note}: reading, sectioning and embedding the documents…")
     with components.edge(), st.spinner("Only new or changed sections are embedded."):
@@ -140,7 +140,7 @@ def _ingest(settings, note: str):
 
 def _save_upload(settings, upload) -> Path | None:
     """Check an uploaded file can be read, then save it into the knowledge dir; None when it cannot."""
-    from ingest.pipeline import parse_paths
+    from sopilot.ingest.pipeline import parse_paths
 
     name = Path(upload.name).name
     with tempfile.TemporaryDirectory() as tmp:

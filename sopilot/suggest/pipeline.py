@@ -25,8 +25,8 @@ from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from typing import Any, Literal
 
-from sopilot.citations import Citation, cite, context_sections, decision_citations, fit, locate, render_context
-from sopilot.errors import InputError, LLMError
+from sopilot.suggest.citations import Citation, cite, context_sections, decision_citations, fit, locate, render_context
+from sopilot.core.errors import InputError, LLMError
 
 Producer = Literal["offline", "llm"]
 PROMPT = "reply"
@@ -106,7 +106,7 @@ def get_retriever(settings):
     with _LOCK:
         retriever = _RETRIEVERS.get(key)
     if retriever is None:
-        from retriever.hybrid import load
+        from sopilot.retriever.hybrid import load
 
         retriever = load(settings)
         with _LOCK:
@@ -122,15 +122,15 @@ def forget_retriever(settings) -> None:
 
 def warm(settings) -> None:
     """Load everything a suggestion needs now rather than on the first ticket."""
-    from guard.cli import policies_for
+    from sopilot.guard.policy import policies_for
 
     retriever = get_retriever(settings)
     retriever.embedder.embed_query("warm up")
     policies_for(settings)
-    from sopilot import llm as llm_module
+    from sopilot.suggest import llm as llm_module
 
     if llm_module.from_settings(settings) is not None:
-        from sopilot.prompts import load_prompt
+        from sopilot.prompts.template import load_prompt
 
         load_prompt(PROMPT)
         llm_module.count_tokens("warm up")
@@ -178,10 +178,10 @@ def _validate(ticket: Any) -> Mapping[str, Any]:
 
 def _start(ticket: Any, settings, retriever, llm) -> _Run:
     """Validate, retrieve and decide."""
-    from guard.decide import decide
-    from guard.facts import parse_ticket
-    from guard.cli import policies_for
-    from sopilot import llm as llm_module
+    from sopilot.guard.decide import decide
+    from sopilot.guard.facts import parse_ticket
+    from sopilot.guard.policy import policies_for
+    from sopilot.suggest import llm as llm_module
 
     started = time.perf_counter()
     ticket = _validate(ticket)
@@ -219,7 +219,7 @@ def _facts(ticket: Mapping[str, Any]) -> str:
 
 
 def _decision_text(decision) -> str:
-    from guard.reply import compose_reply
+    from sopilot.guard.reply import compose_reply
 
     money = decision.remuneration
     amount = f" of ${money.amount:,.2f}" if money.amount is not None else ""
@@ -235,8 +235,8 @@ def _decision_text(decision) -> str:
 
 def _messages(run: _Run) -> list:
     """The chat messages for the LLM, with the SOP context trimmed to the token budget."""
-    from sopilot.llm import count_tokens
-    from sopilot.prompts import fence, load_prompt
+    from sopilot.suggest.llm import count_tokens
+    from sopilot.prompts.template import fence, load_prompt
 
     prompt = load_prompt(PROMPT)
     run.prompt_version = prompt.version
@@ -250,7 +250,7 @@ def _messages(run: _Run) -> list:
 
 
 def _compose(run: _Run, reason: str | None) -> tuple[Draft, tuple[Citation, ...]]:
-    from sopilot.composer import compose
+    from sopilot.suggest.composer import compose
 
     stage = time.perf_counter()
     composition = compose(run.ticket, run.decision, run.sop, sops=run.retriever.sops)
@@ -262,7 +262,7 @@ def _compose(run: _Run, reason: str | None) -> tuple[Draft, tuple[Citation, ...]
 
 def _finish(run: _Run, draft: Draft, citations: tuple[Citation, ...]) -> Suggestion:
     """The guard's verdict on the draft, and the suggestion."""
-    from guard.result import guard_ticket
+    from sopilot.guard.result import guard_ticket
 
     stage = time.perf_counter()
     result = guard_ticket(run.parsed, run.policies, reply=draft.text, classify=run.classify,
@@ -297,7 +297,7 @@ def suggest(ticket: Mapping[str, Any], settings, *, retriever=None, llm=None, re
         ticket: the ticket; only `message` is required.
         settings: the configuration (index, LLM, confidence threshold, Emergency Stop).
         retriever: a loaded retriever; default: the process-wide one for `settings`.
-        llm: a `sopilot.llm.ChatLLM`; default: the one `settings` configure (None: offline composer).
+        llm: a `sopilot.suggest.llm.ChatLLM`; default: the one `settings` configure (None: offline composer).
         record: also write it to the audit log (`suggestion_made`, and `reply_blocked` if blocked).
         agent: who asked, for the audit log.
 
@@ -391,7 +391,7 @@ def suggest_stream(ticket: Mapping[str, Any], settings, *, retriever=None, llm=N
 # ---- command line -------------------------------------------------------------------------------------
 
 def _read_ticket(path: str) -> Mapping[str, Any]:
-    from sopilot.jsonl import read_text
+    from sopilot.core.jsonl import read_text
 
     text = read_text(path, "ticket file")
     try:

@@ -18,10 +18,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from sopilot.errors import ConfigError
-from sopilot.settings import ROOT
+from sopilot.core.errors import ConfigError
 
-PROMPTS_DIR = ROOT / "prompts"
+PROMPTS_DIR = Path(__file__).resolve().parent
 _FENCE = re.compile(r"<\s*/?\s*customer_message\s*>", re.IGNORECASE)
 
 

@@ -12,14 +12,14 @@ import json
 import sys
 from pathlib import Path
 
-from sopilot.classify import retrieval_classifier
-from sopilot.errors import SopilotError, UserError
-from sopilot.settings import Settings
+from sopilot.suggest.classify import retrieval_classifier
+from sopilot.core.errors import SopilotError, UserError
+from sopilot.core.settings import Settings
 
 
 def _read_lines(path: str) -> list[tuple[int, dict]]:
     """JSON Lines queries from a file or stdin (`-`), with line numbers."""
-    from sopilot.jsonl import read_jsonl
+    from sopilot.core.jsonl import read_jsonl
 
     return read_jsonl(path, "query file", example='{"query": "customer charged twice"}')
 
@@ -29,7 +29,7 @@ def _print_json(data) -> None:
 
 
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
-    from ingest.pipeline import ingest
+    from sopilot.ingest.pipeline import ingest
 
     report = ingest([Path(p) for p in args.paths] or None, settings, reset=args.reset, progress=not args.json)
     for skipped in report.skipped:
@@ -50,8 +50,8 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_lint(args: argparse.Namespace, settings: Settings) -> int:
-    from ingest.lint import lint
-    from ingest.pipeline import parse_paths
+    from sopilot.ingest.lint import lint
+    from sopilot.ingest.pipeline import parse_paths
 
     parsed = parse_paths([Path(p) for p in args.paths] or [settings.knowledge_dir], settings)
     findings = lint(parsed.sops)
@@ -68,7 +68,7 @@ def cmd_lint(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_retrieve(args: argparse.Namespace, settings: Settings) -> int:
-    from retriever.hybrid import load
+    from sopilot.retriever.hybrid import load
 
     if args.batch is None and not args.query:
         raise UserError("give a QUERY or --batch FILE.jsonl")
@@ -92,25 +92,25 @@ def cmd_retrieve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_guard(args: argparse.Namespace, settings: Settings) -> int:
-    from guard.cli import run_guard
+    from sopilot.cli.guard import run_guard
 
     return run_guard(ticket=args.ticket, reply=args.reply, batch=args.batch, as_json=args.json,
                      settings=settings, classify=retrieval_classifier(settings))
 
 
 def cmd_suggest(args: argparse.Namespace, settings: Settings) -> int:
-    from sopilot.pipeline import suggest_command
+    from sopilot.suggest.pipeline import suggest_command
 
     return suggest_command(ticket=args.ticket, as_json=args.json, settings=settings)
 
 
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     if args.what == "retrieval":
-        from eval.retrieval import run_eval_retrieval
+        from sopilot.cli.evaluate import run_eval_retrieval
 
         return run_eval_retrieval(queries=args.queries, k=args.k, as_json=args.json, settings=settings,
                                   report_dir=Path(args.report_dir) if args.report_dir else None)
-    from guard.cli import run_eval_guard
+    from sopilot.cli.guard import run_eval_guard
 
     return run_eval_guard(cases=args.cases, as_json=args.json, settings=settings, classify=retrieval_classifier(settings))
 

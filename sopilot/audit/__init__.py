@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from sopilot.errors import InputError, StoreError, UserError
+from sopilot.core.errors import InputError, StoreError, UserError
 
 EventKind = Literal["suggestion_made", "reply_blocked", "reply_sent", "reply_overridden", "emergency_stop_changed"]
 KINDS: tuple[str, ...] = get_args(EventKind)

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterator
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
-from sopilot.errors import InputError
+from sopilot.core.errors import InputError
 
 USD = "USD"
 CENT = Decimal("0.01")

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sopilot.errors import InputError
+from sopilot.core.errors import InputError
 
 
 def read_text(path: str | Path, what: str = "file") -> str:

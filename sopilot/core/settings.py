@@ -14,10 +14,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from sopilot.errors import ConfigError
+from sopilot.core.errors import ConfigError
 
-ROOT = Path(__file__).resolve().parent.parent
-"""The project directory (the package is installed in editable mode from it)."""
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
+"""The installed `sopilot` package; its data folders (knowledge, prompts, eval) are subpackages."""
+
+_CHECKOUT = PACKAGE_DIR.parent
+ROOT = _CHECKOUT if (_CHECKOUT / "pyproject.toml").is_file() else Path.cwd()
+"""Where `data/` lives by default: the checkout when run from one, else the working directory."""
+
+KNOWLEDGE_DIR = _CHECKOUT / "knowledge" if (_CHECKOUT / "knowledge").is_dir() else PACKAGE_DIR / "knowledge"
+"""The shipped SOP documents: the checkout's `knowledge/`, or the copy installed with the package."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -34,7 +41,7 @@ class Setting:
 SETTINGS: tuple[Setting, ...] = (
     Setting(name="data_dir", env="SOPILOT_DATA_DIR", type=Path, default=ROOT / "data",
             help="Where the embedded Chroma index, the lexical index and the SQLite audit log live."),
-    Setting(name="knowledge_dir", env="SOPILOT_KNOWLEDGE_DIR", type=Path, default=ROOT / "knowledge",
+    Setting(name="knowledge_dir", env="SOPILOT_KNOWLEDGE_DIR", type=Path, default=KNOWLEDGE_DIR,
             help="The SOP documents ingested by default, and the policy file."),
     Setting(name="chroma_url", env="SOPILOT_CHROMA_URL", type=str, default="",
             help="A Chroma server (`chroma run`) such as http://127.0.0.1:8000; empty = embedded Chroma under data_dir."),
@@ -124,7 +131,7 @@ class Settings:
     @property
     def stopped(self) -> frozenset[str]:
         """Policy ids under Emergency Stop: the environment's and those switched at run time."""
-        from sopilot.stops import read_stops
+        from sopilot.core.stops import read_stops
 
         return self.env_stopped | read_stops(self.data_dir)
 

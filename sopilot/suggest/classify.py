@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sopilot.errors import SopilotError
-from sopilot.settings import Settings
+from sopilot.core.errors import SopilotError
+from sopilot.core.settings import Settings
 
 
 def retrieval_classifier(settings: Settings) -> Callable[[str], str | None]:
@@ -18,7 +18,7 @@ def retrieval_classifier(settings: Settings) -> Callable[[str], str | None]:
 
     def classify(message: str) -> str | None:
         if "retriever" not in state:
-            from retriever.hybrid import load
+            from sopilot.retriever.hybrid import load
 
             try:
                 state["retriever"] = load(settings)

@@ -16,7 +16,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from sopilot.citations import Citation, cite, decision_citations
+from sopilot.suggest.citations import Citation, cite, decision_citations
 
 SIGN_OFF = "Kind regards,\nThe Support Team"
 _NAME_FIELDS = ("customer_name", "name", "customer", "requester_name")
@@ -88,7 +88,7 @@ def _amount(ticket: Mapping[str, Any]) -> str | None:
     The guard reads the largest amount in the message for caution, but that text is the customer's
     (and may be an injected "$5000"): a reply restates only what the helpdesk recorded.
     """
-    from guard.facts import parse_ticket
+    from sopilot.guard.facts import parse_ticket
 
     try:
         parsed = parse_ticket(ticket)
@@ -203,7 +203,7 @@ def _template_lines(template: str, ticket: Mapping[str, Any]) -> tuple[list[str]
 
 def _decision_body(decision) -> str:
     """The guard's compliant wording of the decision, without its greeting."""
-    from guard.reply import GREETING, compose_reply
+    from sopilot.guard.reply import GREETING, compose_reply
 
     text = compose_reply(decision)
     return text[len(GREETING):].strip() if text.startswith(GREETING) else text
@@ -219,7 +219,7 @@ def compose(ticket: Mapping[str, Any], decision, sop=None, *, sops: Mapping[str,
         sop: the matched SOP, or None.
         sops: every indexed SOP by id, to cite the Policy Exception section for a manual review.
     """
-    from guard.check import check
+    from sopilot.guard.check import check
 
     composition = _compose(ticket, decision, sop, sops or {}, name_topic=True)
     if sop is not None and not check(composition.text, decision).passed:

@@ -27,7 +27,7 @@ import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from sopilot.errors import ConfigError, LLMError
+from sopilot.core.errors import ConfigError, LLMError
 
 LOCAL_API_KEY = "sopilot-local-no-key"
 """Sent to a custom `OPENAI_BASE_URL` when `OPENAI_API_KEY` is unset (local servers ignore it)."""

@@ -1,0 +1,1 @@
+"""Versioned prompt templates (YAML beside this file), validated and rendered with explicit variables."""

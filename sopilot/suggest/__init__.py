@@ -1,0 +1,1 @@
+"""The suggestion pipeline: retrieve, decide, draft (LLM or offline composer), guard, cite."""
