@@ -24,6 +24,28 @@ from sopilot.core.settings import ROOT, Settings  # noqa: E402
 KNOWLEDGE = ROOT / "knowledge"
 
 
+_LOOPBACK = ("127.", "::1", "localhost")
+_connect = socket.socket.connect
+
+
+def _loopback_only(sock: socket.socket, address) -> None:
+    """Refuse any connection that leaves the machine: tests talk to 127.0.0.1 and nothing else."""
+    host = address[0] if isinstance(address, tuple) else address
+    if sock.family in (socket.AF_INET, socket.AF_INET6) and not str(host).startswith(_LOOPBACK):
+        raise OSError(f"tests may connect only to 127.0.0.1, not {host!r}")
+    return _connect(sock, address)
+
+
+@pytest.fixture(autouse=True)
+def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(socket.socket, "connect", _loopback_only)
+
+
+def test_network_beyond_loopback_is_refused():
+    with socket.socket() as sock, pytest.raises(OSError, match="only to 127.0.0.1"):
+        sock.connect(("192.0.2.1", 80))
+
+
 def free_port() -> int:
     """A free TCP port on 127.0.0.1."""
     with socket.socket() as sock:
