@@ -13,6 +13,7 @@ once per (path, mtime, size).
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import functools
 import re
 import string
@@ -129,6 +130,8 @@ class _PolicyModel(_Strict):
 
 class _FileModel(_Strict):
     version: Literal[1]
+    policy_version: str | None = Field(default=None, min_length=1)
+    effective_date: dt.date | None = None
     document: str = Field(min_length=1)
     thresholds: dict[str, _ThresholdModel]
     policies: dict[str, _PolicyModel]
@@ -236,6 +239,10 @@ class Policies:
     document: str
     thresholds: Mapping[str, Threshold]
     policies: Mapping[str, Policy]
+    version: str | None = None
+    """The policy set's own version (`policy_version`), quoted by decisions; see guard/versions.py."""
+    effective_date: dt.date | None = None
+    """From this day on the version is in force (until a later version's effective date)."""
 
     def get(self, sop_id: str | None) -> Policy | None:
         """The policy of `sop_id`, or None."""
@@ -435,7 +442,8 @@ def _compile(model: _FileModel, source: Path) -> Policies:
         policies[sop_id] = Policy(id=sop_id, title=p.title, cite=p.cite, rules=tuple(rules),
                                   reserved=tuple(p.reserved), fallback=p.fallback, facts=facts)
     return Policies(source=source, document=model.document, thresholds=MappingProxyType(thresholds),
-                    policies=MappingProxyType(policies))
+                    policies=MappingProxyType(policies), version=model.policy_version,
+                    effective_date=model.effective_date)
 
 
 def _describe(error: dict[str, Any]) -> str:
