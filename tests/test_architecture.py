@@ -21,6 +21,7 @@ LAYERS: tuple[str, ...] = (
     "sopilot.ingest",
     "sopilot.retriever",
     "sopilot.audit",
+    "sopilot.identity",
     "sopilot.eval",
     "sopilot.reports",
     "sopilot.suggest",

@@ -172,6 +172,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--format", choices=["csv", "jsonl"], default="jsonl")
     e.add_argument("--output", default="-", help="file (default stdout)")
     e.set_defaults(run=cmd_audit)
+
+    from sopilot.cli import keys as keys_cli, serve as serve_cli
+
+    keys_cli.add_parser(commands)
+    serve_cli.add_parser(commands)
     return parser
 
 

@@ -43,3 +43,15 @@ class IndexNotFoundError(UserError):
 
 class LLMError(SopilotError):
     """The LLM endpoint failed, timed out or answered something unusable."""
+
+
+class AuthenticationError(UserError):
+    """No API key, a malformed one, or one that is unknown or revoked (HTTP 401)."""
+
+
+class PermissionDenied(UserError):
+    """The caller's role may not take this action (HTTP 403, handbook §7)."""
+
+
+class NotFoundError(InputError):
+    """A suggestion, policy or other named thing does not exist (HTTP 404)."""

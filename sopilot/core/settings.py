@@ -68,6 +68,22 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(name="stopped_policies", env="SOPILOT_STOPPED_POLICIES", type=str, default="",
             help="Comma-separated policy ids under Emergency Stop (handbook §7): their automation goes to manual "
                  "review. The app adds run-time stops in data_dir/stopped_policies.txt."),
+    Setting(name="service_max_body", env="SOPILOT_SERVICE_MAX_BODY", type=int, default=1_000_000,
+            help="Largest request body the HTTP service accepts, in bytes (larger: 413)."),
+    Setting(name="webhook_secret", env="SOPILOT_WEBHOOK_SECRET", type=str, default="",
+            help="Shared secret of signed webhooks (HMAC-SHA256 over timestamp and body); empty = webhooks refused."),
+    Setting(name="webhook_tolerance", env="SOPILOT_WEBHOOK_TOLERANCE", type=int, default=300,
+            help="Seconds a webhook's timestamp may differ from now before it is refused as a replay."),
+    Setting(name="rt_url", env="SOPILOT_RT_URL", type=str, default="",
+            help="Request Tracker 5 base URL such as http://127.0.0.1:8765 (REST2 under /REST/2.0); empty = none."),
+    Setting(name="rt_token", env="SOPILOT_RT_TOKEN", type=str, default="",
+            help="An RT auth token (RT: Logged in as, Settings, Auth Tokens) the connector reads and comments with."),
+    Setting(name="rt_poll_seconds", env="SOPILOT_RT_POLL_SECONDS", type=float, default=0.0,
+            help="Poll RT's REST2 for new transactions every this many seconds; 0 = rely on the RT scrip's webhook."),
+    Setting(name="helpdesk_timeout", env="SOPILOT_HELPDESK_TIMEOUT", type=float, default=5.0,
+            help="Seconds before one call to the helpdesk (a comment, a ticket read) is abandoned."),
+    Setting(name="helpdesk_retries", env="SOPILOT_HELPDESK_RETRIES", type=int, default=3,
+            help="Retries, with backoff, of a helpdesk call that failed or timed out."),
 )
 
 
@@ -103,6 +119,14 @@ class Settings:
     llm_retries: int
     llm_context_tokens: int
     stopped_policies: str
+    service_max_body: int = 1_000_000
+    webhook_secret: str = ""
+    webhook_tolerance: int = 300
+    rt_url: str = ""
+    rt_token: str = ""
+    rt_poll_seconds: float = 0.0
+    helpdesk_timeout: float = 5.0
+    helpdesk_retries: int = 3
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
