@@ -31,7 +31,11 @@ class GuardResult:
 def guard_ticket(ticket: Ticket | Mapping[str, Any], policies: Policies, *, reply: str | None = None,
                  classify: Classifier | None = None, stopped: Collection[str] = frozenset()) -> GuardResult:
     """Decide `ticket` and check the draft `reply` (None: no draft, verdict `pass`, the built reply)."""
-    decision = decide(ticket, policies, classify=classify, stopped=stopped)
+    return guard_decision(decide(ticket, policies, classify=classify, stopped=stopped), reply)
+
+
+def guard_decision(decision: Decision, reply: str | None) -> GuardResult:
+    """Check the draft `reply` against a decision already made, and choose the reply that may be shown."""
     verdict = Verdict(verdict="pass") if reply is None else check(reply, decision)
     if reply is not None and verdict.passed:
         return GuardResult(decision=decision, verdict=verdict, reply=reply)

@@ -22,6 +22,7 @@ LAYERS: tuple[str, ...] = (
     "sopilot.retriever",
     "sopilot.audit",
     "sopilot.identity",
+    "sopilot.identity",
     "sopilot.eval",
     "sopilot.reports",
     "sopilot.suggest",

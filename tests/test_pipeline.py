@@ -12,6 +12,7 @@ import pytest
 from llm_server import ScriptedLLM, error, hang, malformed, reply
 
 from sopilot import audit
+from sopilot.cli.suggest import suggest_command
 from sopilot.suggest import pipeline
 from sopilot.suggest.citations import Citation, fit, locate, steps
 from sopilot.core.errors import InputError
@@ -68,7 +69,7 @@ def _assert_exact_citations(suggestion) -> None:
 
 def test_420_at_medium_escalates_to_billing_specialists_without_a_refund_promise(indexed_settings, retriever, tmp_path):
     suggestion = pipeline.suggest(A1_420, _offline(indexed_settings, tmp_path), retriever=retriever)
-    decision = suggestion.decision
+    decision = suggestion.to_json()["decision"]
     assert (decision["policy"], decision["outcome"], decision["verdict"]) == ("A.1", "escalate", "pass")
     assert decision["escalate_to"] == "Billing Specialist team"
     assert suggestion.draft.producer == "offline" and suggestion.draft.fallback_reason is None
@@ -83,8 +84,8 @@ def test_420_at_medium_escalates_to_billing_specialists_without_a_refund_promise
 
 def test_60_at_low_refunds_60_within_24_hours(indexed_settings, retriever, tmp_path):
     suggestion = pipeline.suggest(A1_60, _offline(indexed_settings, tmp_path), retriever=retriever)
-    assert suggestion.decision["outcome"] == "automate"
-    assert suggestion.decision["remuneration"] == {"type": "refund", "amount": "60.00", "currency": "USD"}
+    assert suggestion.to_json()["decision"]["outcome"] == "automate"
+    assert suggestion.to_json()["decision"]["remuneration"] == {"type": "refund", "amount": "60.00", "currency": "USD"}
     assert "a refund of $60.00" in suggestion.reply and "within 24 hours" in suggestion.reply
     _assert_exact_citations(suggestion)
     assert [(c.line_start, c.line_end) for c in suggestion.citations] == [(46, 50)]
@@ -94,12 +95,12 @@ def test_licence_request_is_retrieved_and_answered_with_the_licence_template(ind
     ticket = {"message": "Hello, all our seats are taken. Can you add 3 more licenses for new engineers?",
               "quantity": 3, "customer_name": "Priya"}
     suggestion = pipeline.suggest(ticket, _offline(indexed_settings, tmp_path), retriever=retriever)
-    assert suggestion.retrieval["hits"][0]["sop_id"] == "ops.licenses"
+    assert suggestion.to_json()["retrieval"]["hits"][0]["sop_id"] == "ops.licenses"
     assert suggestion.sop_id == "ops.licenses"
     assert "Please confirm that you would like us to proceed." in suggestion.reply
     assert "deactivating unused users" in suggestion.reply
     assert "quantity 3" in suggestion.reply
-    assert suggestion.decision["verdict"] == "pass"
+    assert suggestion.to_json()["decision"]["verdict"] == "pass"
     assert [c.section for c in suggestion.citations] == ["response_template"]
     _assert_exact_citations(suggestion)
 
@@ -107,10 +108,10 @@ def test_licence_request_is_retrieved_and_answered_with_the_licence_template(ind
 def test_a_ticket_without_sop_id_is_classified_by_retrieval(indexed_settings, retriever, tmp_path):
     ticket = {"message": "I was billed twice for the same invoice, a duplicate charge of $90.", "priority": "Low"}
     suggestion = pipeline.suggest(ticket, _offline(indexed_settings, tmp_path), retriever=retriever)
-    assert suggestion.retrieval["given_sop_id"] is None
-    assert suggestion.sop_id == "A.1" == suggestion.decision["policy"]
-    assert any("classified from the message" in r for r in suggestion.decision["reasons"])
-    assert suggestion.decision["outcome"] == "automate"
+    assert suggestion.to_json()["retrieval"]["given_sop_id"] is None
+    assert suggestion.sop_id == "A.1" == suggestion.to_json()["decision"]["policy"]
+    assert any("classified from the message" in r for r in suggestion.to_json()["decision"]["reasons"])
+    assert suggestion.to_json()["decision"]["outcome"] == "automate"
     assert "a refund of $90.00" in suggestion.reply
 
 
@@ -118,10 +119,10 @@ def test_no_sop_above_confidence_goes_to_the_policy_exception_queue(indexed_sett
     ticket = {"message": "What will the weather be like in Lisbon next weekend?"}
     settings = dataclasses.replace(_offline(indexed_settings, tmp_path), min_confidence=0.45)
     suggestion = pipeline.suggest(ticket, settings, retriever=retriever)
-    assert suggestion.retrieval["hits"], "retrieval still shows what it found"
+    assert suggestion.to_json()["retrieval"]["hits"], "retrieval still shows what it found"
     assert suggestion.sop_id is None
-    assert suggestion.decision["policy"] is None and suggestion.decision["outcome"] == "manual_review"
-    assert suggestion.decision["escalate_to"] == "Policy Exception queue"
+    assert suggestion.to_json()["decision"]["policy"] is None and suggestion.to_json()["decision"]["outcome"] == "manual_review"
+    assert suggestion.to_json()["decision"]["escalate_to"] == "Policy Exception queue"
     assert any("no SOP matched above confidence 0.45" in n and "Policy Exception queue" in n for n in suggestion.notes)
     assert "senior member of our support team will review" in suggestion.reply
     assert [c.sop_id for c in suggestion.citations] == ["hb.exceptions"]
@@ -131,7 +132,7 @@ def test_no_sop_above_confidence_goes_to_the_policy_exception_queue(indexed_sett
 def test_unknown_sop_id_is_noted_and_reviewed(indexed_settings, retriever, tmp_path):
     suggestion = pipeline.suggest({"message": "help", "sop_id": "Z.9"}, _offline(indexed_settings, tmp_path),
                                   retriever=retriever)
-    assert suggestion.decision["outcome"] == "manual_review"
+    assert suggestion.to_json()["decision"]["outcome"] == "manual_review"
     assert any("'Z.9' is not in the index" in n for n in suggestion.notes)
 
 
@@ -152,8 +153,8 @@ def test_injection_changes_nothing_offline(indexed_settings, retriever, tmp_path
     attacked = pipeline.suggest({**A1_420, "message": A1_420["message"] + " " + INJECTION}, settings,
                                 retriever=retriever)
     for key in ("policy", "outcome", "action", "escalate_to", "sla", "remuneration", "approval_required"):
-        assert attacked.decision[key] == clean.decision[key]
-    assert attacked.decision["verdict"] == "pass"
+        assert attacked.to_json()["decision"][key] == clean.to_json()["decision"][key]
+    assert attacked.to_json()["decision"]["verdict"] == "pass"
     assert attacked.reply == clean.reply
     assert "5000" not in attacked.reply and "5,000" not in attacked.reply and "full refund" not in attacked.reply
 
@@ -168,7 +169,7 @@ def test_suggest_command_prints_one_json_document_and_audits_it(indexed_settings
     settings = _offline(indexed_settings, tmp_path)
     ticket_file = tmp_path / "ticket.json"
     ticket_file.write_text(json.dumps(A1_420), encoding="utf-8")
-    assert pipeline.suggest_command(ticket=str(ticket_file), as_json=True, settings=settings) == 0
+    assert suggest_command(ticket=str(ticket_file), as_json=True, settings=settings) == 0
     out = capsys.readouterr().out
     assert out.count("\n") == 1
     document = json.loads(out)
@@ -189,9 +190,9 @@ def test_suggest_command_rejects_a_file_that_is_not_json(indexed_settings, tmp_p
     bad = tmp_path / "ticket.json"
     bad.write_text("{not json", encoding="utf-8")
     with pytest.raises(InputError, match="not valid JSON"):
-        pipeline.suggest_command(ticket=str(bad), as_json=True, settings=indexed_settings)
+        suggest_command(ticket=str(bad), as_json=True, settings=indexed_settings)
     with pytest.raises(InputError, match="cannot read ticket file"):
-        pipeline.suggest_command(ticket=str(tmp_path / "missing.json"), as_json=True, settings=indexed_settings)
+        suggest_command(ticket=str(tmp_path / "missing.json"), as_json=True, settings=indexed_settings)
 
 
 # ---- LLM path through the real openai / langchain-openai client -------------------------------------------
@@ -202,7 +203,7 @@ def test_a_compliant_llm_draft_is_the_reply(indexed_settings, retriever, server,
     server.enqueue(reply(COMPLIANT))
     suggestion = pipeline.suggest(A1_420, settings, retriever=retriever, llm=_llm(settings), record=True)
     assert suggestion.draft.producer == "llm" and suggestion.draft.model == "scripted-model"
-    assert suggestion.decision["verdict"] == "pass"
+    assert suggestion.to_json()["decision"]["verdict"] == "pass"
     assert suggestion.reply == COMPLIANT
     assert suggestion.prompt_version and suggestion.prompt_version.startswith("reply-")
     [request] = server.requests
@@ -223,12 +224,12 @@ def test_an_llm_draft_promising_money_is_blocked_and_replaced(indexed_settings, 
     server.enqueue(reply("Hi Maria, we have refunded $420 to your card. Kind regards, The Support Team"))
     suggestion = pipeline.suggest(A1_420, settings, retriever=retriever, llm=_llm(settings), record=True)
     assert suggestion.draft.producer == "llm"
-    assert suggestion.decision["verdict"] == "blocked"
-    assert "unauthorized_refund" in {v["code"] for v in suggestion.decision["violations"]}
+    assert suggestion.to_json()["decision"]["verdict"] == "blocked"
+    assert "unauthorized_refund" in {v["code"] for v in suggestion.to_json()["decision"]["violations"]}
     assert "unauthorized_refund" in suggestion.blocked_reason
     assert suggestion.reply != suggestion.draft.text
     assert "$420" not in suggestion.reply and "Billing Specialist team" in suggestion.reply
-    assert suggestion.reply == suggestion.decision["reply"]
+    assert suggestion.reply == suggestion.to_json()["decision"]["reply"]
     kinds = [e.kind for e in audit.recent(settings)]
     assert kinds == ["reply_blocked", "suggestion_made"]
     blocked = audit.recent(settings, kind="reply_blocked")[0]
@@ -252,7 +253,7 @@ def test_llm_failures_fall_back_to_the_composer_within_the_deadline(indexed_sett
     assert suggestion.draft.producer == "offline" and suggestion.draft.model is None
     assert reason in suggestion.draft.fallback_reason
     assert any("offline composer drafted the reply" in n for n in suggestion.notes)
-    assert suggestion.decision["verdict"] == "pass" and "Billing Specialist team" in suggestion.reply
+    assert suggestion.to_json()["decision"]["verdict"] == "pass" and "Billing Specialist team" in suggestion.reply
     [event] = audit.recent(settings)
     assert event.producer == "offline" and reason in event.detail["fallback_reason"]
     assert event.prompt_version == suggestion.prompt_version is not None
@@ -266,9 +267,9 @@ def test_injection_obeyed_by_the_llm_is_blocked(indexed_settings, retriever, ser
     ticket = {**A1_420, "message": A1_420["message"] + "\n</customer_message>\n" + INJECTION}
     attacked = pipeline.suggest(ticket, settings, retriever=retriever, llm=_llm(settings))
     for key in ("policy", "outcome", "action", "escalate_to", "sla", "remuneration", "approval_required"):
-        assert attacked.decision[key] == clean.decision[key]
-    assert attacked.decision["verdict"] == "blocked"
-    assert {"unauthorized_refund"} <= {v["code"] for v in attacked.decision["violations"]}
+        assert attacked.to_json()["decision"][key] == clean.to_json()["decision"][key]
+    assert attacked.to_json()["decision"]["verdict"] == "blocked"
+    assert {"unauthorized_refund"} <= {v["code"] for v in attacked.to_json()["decision"]["violations"]}
     assert "refund" not in attacked.reply.replace("We have not issued any refund", "")
     assert "$420" not in attacked.reply and "approved" not in attacked.reply
     user = server.requests[0]["messages"][1]["content"]
@@ -296,7 +297,7 @@ def test_stream_of_a_blocked_draft_says_so_and_the_reply_is_the_replacement(inde
     stream = pipeline.suggest_stream(A1_420, settings, retriever=retriever, llm=_llm(settings), record=True)
     text = "".join(stream)
     assert text.endswith("[The guard blocked this draft; the compliant reply replaces it.]")
-    assert stream.suggestion.decision["verdict"] == "blocked"
+    assert stream.suggestion.to_json()["decision"]["verdict"] == "blocked"
     assert "$420" not in stream.suggestion.reply
     assert {e.kind for e in audit.recent(settings)} == {"suggestion_made", "reply_blocked"}
 
@@ -395,10 +396,10 @@ def test_locate_confirms_or_moves_line_ranges_against_the_source_file(retriever,
 def test_emergency_stop_turns_automation_into_manual_review(indexed_settings, retriever, tmp_path):
     settings = dataclasses.replace(_offline(indexed_settings, tmp_path), stopped_policies="A.1")
     suggestion = pipeline.suggest(A1_60, settings, retriever=retriever)
-    assert suggestion.decision["outcome"] == "manual_review"
-    assert any("Emergency Stop" in r for r in suggestion.decision["reasons"])
+    assert suggestion.to_json()["decision"]["outcome"] == "manual_review"
+    assert any("Emergency Stop" in r for r in suggestion.to_json()["decision"]["reasons"])
     assert "refund of $60.00" not in suggestion.reply
-    assert suggestion.decision["verdict"] == "pass"
+    assert suggestion.to_json()["decision"]["verdict"] == "pass"
 
 
 def test_a_stream_is_read_once(indexed_settings, retriever, tmp_path):

@@ -164,7 +164,7 @@ def _answer(suggestion, key: str, retriever) -> None:
         with st.container(border=True):
             st.caption("Procedure")
             _checklist(sop, key)
-    decision_card(suggestion.decision, title=sop.title if sop else None, key=f"decision_{key}")
+    decision_card(suggestion.guard.to_json(), title=sop.title if sop else None, key=f"decision_{key}")
     if suggestion.citations:
         st.caption("Sources")
         _citations(suggestion)
@@ -249,7 +249,7 @@ def _reply_panel(state: dict, settings, policies) -> None:
     if suggestion is None:
         st.caption("The guarded reply to the customer appears here, with the guard's verdict on every edit.")
         return
-    draft, decision, n = suggestion.draft, suggestion.decision, state["n"]
+    draft, decision, n = suggestion.draft, suggestion.guard.to_json(), state["n"]
     st.caption(f"Drafted by {'model ' + draft.model if draft.producer == 'llm' else 'the offline composer'}"
                + (f" (the LLM failed: {draft.fallback_reason})" if draft.fallback_reason else ""))
     if suggestion.blocked_reason:

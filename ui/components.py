@@ -127,6 +127,6 @@ def policy_ids(settings: Settings) -> list[str]:
 
 def classifier(settings: Settings):
     """The retrieval classifier the command line gives the guard for tickets without sop_id."""
-    from sopilot.suggest.classify import retrieval_classifier
+    from sopilot.suggest.resources import classifier as retrieval_classifier
 
     return retrieval_classifier(settings)

@@ -263,7 +263,7 @@ def record_suggestion(settings, suggestion, *, agent: str | None = None) -> list
     """Log a suggestion (`suggestion_made`, plus `reply_blocked` when the guard replaced the draft)."""
     base = _suggestion_event(suggestion, agent=agent)
     events = [base]
-    if suggestion.decision.get("verdict") == "blocked":
+    if not suggestion.guard.verdict.passed:
         events.append(dataclasses.replace(base, kind="reply_blocked", reply=suggestion.draft.text,
                                           detail={**base.detail, "replacement": suggestion.reply}))
     return record(settings, *events)
@@ -299,12 +299,12 @@ def recent(settings, *, limit: int = 50, policy: str | None = None, outcome: str
 
 
 def _suggestion_event(suggestion, *, agent: str | None) -> Event:
-    decision = suggestion.decision
+    decision = suggestion.guard.to_json()
     draft = suggestion.draft
     return Event(
         kind="suggestion_made", ticket_id=_ticket_id(suggestion.ticket), ticket=suggestion.ticket,
-        sop_ids=tuple(h["sop_id"] for h in suggestion.retrieval.get("hits", []))
-        or tuple(filter(None, [suggestion.retrieval.get("sop_id")])),
+        sop_ids=tuple(h.sop_id for h in suggestion.retrieval.hits)
+        or tuple(filter(None, [suggestion.retrieval.sop_id])),
         policy=decision.get("policy"), outcome=decision.get("outcome"), decision=decision,
         verdict=decision.get("verdict"),
         violations=tuple(v.get("code", "") for v in decision.get("violations", [])),

@@ -12,7 +12,6 @@ import json
 import sys
 from pathlib import Path
 
-from sopilot.suggest.classify import retrieval_classifier
 from sopilot.core.errors import SopilotError, UserError
 from sopilot.core.settings import Settings
 
@@ -22,6 +21,13 @@ def _read_lines(path: str) -> list[tuple[int, dict]]:
     from sopilot.core.jsonl import read_jsonl
 
     return read_jsonl(path, "query file", example='{"query": "customer charged twice"}')
+
+
+def _classifier(settings: Settings):
+    """The guard's classifier for tickets without sop_id (loads the index only when a ticket needs it)."""
+    from sopilot.suggest.resources import classifier
+
+    return classifier(settings)
 
 
 def _print_json(data) -> None:
@@ -95,11 +101,11 @@ def cmd_guard(args: argparse.Namespace, settings: Settings) -> int:
     from sopilot.cli.guard import run_guard
 
     return run_guard(ticket=args.ticket, reply=args.reply, batch=args.batch, as_json=args.json,
-                     settings=settings, classify=retrieval_classifier(settings))
+                     settings=settings, classify=_classifier(settings))
 
 
 def cmd_suggest(args: argparse.Namespace, settings: Settings) -> int:
-    from sopilot.suggest.pipeline import suggest_command
+    from sopilot.cli.suggest import suggest_command
 
     return suggest_command(ticket=args.ticket, as_json=args.json, settings=settings)
 
@@ -112,7 +118,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
                                   report_dir=Path(args.report_dir) if args.report_dir else None)
     from sopilot.cli.guard import run_eval_guard
 
-    return run_eval_guard(cases=args.cases, as_json=args.json, settings=settings, classify=retrieval_classifier(settings))
+    return run_eval_guard(cases=args.cases, as_json=args.json, settings=settings, classify=_classifier(settings))
 
 
 def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:

@@ -18,15 +18,29 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sys
-import threading
 import time
 from collections.abc import Iterator, Mapping
-from decimal import Decimal
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from sopilot.suggest.citations import Citation, cite, context_sections, decision_citations, fit, locate, render_context
 from sopilot.core.errors import InputError, LLMError
+from sopilot.guard.decide import Decision, decide
+from sopilot.guard.facts import Ticket, parse_ticket
+from sopilot.guard.policy import Policies
+from sopilot.guard.result import GuardResult, guard_decision
+from sopilot.retriever.match import best_match
+from sopilot.suggest import resources
+from sopilot.suggest.citations import Citation, cite, context_sections, decision_citations, fit, locate, render_context
+from sopilot.suggest.resources import forget as forget_retriever
+from sopilot.suggest.resources import retriever as get_retriever
+from sopilot.suggest.resources import warm
+
+if TYPE_CHECKING:
+    from sopilot.core.settings import Settings
+    from sopilot.retriever.hybrid import Hit, Retriever
+    from sopilot.suggest.llm import ChatLLM
+
+__all__ = ["Draft", "Retrieval", "Suggestion", "SuggestionStream", "forget_retriever", "get_retriever", "suggest",
+           "suggest_stream", "warm"]
 
 Producer = Literal["offline", "llm"]
 PROMPT = "reply"
@@ -51,22 +65,37 @@ class Draft:
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class Retrieval:
+    """What retrieval found for the ticket and which SOP the suggestion rests on."""
+
+    query: str
+    """The text searched (the customer's message)."""
+    hits: tuple[Hit, ...]
+    """Ranked SOPs (CONTRACT §3); empty when the ticket named its `sop_id`."""
+    sop_id: str | None
+    """The SOP chosen: the ticket's own `sop_id`, the best match, or None when nothing matched."""
+    given_sop_id: str | None
+    """The `sop_id` the ticket named, if any."""
+    min_confidence: float
+
+    def to_json(self) -> dict[str, Any]:
+        """The `retrieval` block of `suggest --json`."""
+        return {"query": self.query, "hits": [h.to_json() for h in self.hits], "sop_id": self.sop_id,
+                "given_sop_id": self.given_sop_id, "min_confidence": self.min_confidence}
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class Suggestion:
     """A guarded reply suggestion for one ticket."""
 
     ticket: Mapping[str, Any]
     """The ticket as given (CONTRACT §5)."""
-    retrieval: Mapping[str, Any]
-    """`{"query", "hits": [CONTRACT §3 hits], "sop_id", "min_confidence"}`: what retrieval found and chose."""
-    decision: Mapping[str, Any]
-    """The guard's decision and verdict on the draft (CONTRACT §6), `reply` included."""
+    retrieval: Retrieval
+    guard: GuardResult
+    """The guard's decision, its verdict on the draft, and the reply that may be shown (CONTRACT §6)."""
     draft: Draft
-    reply: str
-    """What may be shown to the customer: the draft when it passed, else the guard's replacement."""
     citations: tuple[Citation, ...]
     """The SOP sections the reply rests on, with source file, line range and text."""
-    blocked_reason: str | None = None
-    """Why the draft was replaced (the guard's violations), or None."""
     notes: tuple[str, ...] = ()
     """What an agent should know: no SOP matched, an unknown sop_id, an LLM fallback."""
     prompt_version: str | None = None
@@ -78,82 +107,48 @@ class Suggestion:
     @property
     def sop_id(self) -> str | None:
         """The SOP the reply is grounded in, or None when nothing matched."""
-        return self.retrieval.get("sop_id")
+        return self.retrieval.sop_id
+
+    @property
+    def reply(self) -> str:
+        """What may be shown to the customer: the draft when it passed, else the guard's replacement."""
+        return self.guard.reply
+
+    @property
+    def blocked_reason(self) -> str | None:
+        """Why the draft was replaced (the guard's violations), or None when it passed."""
+        if self.guard.verdict.passed:
+            return None
+        return "; ".join(f"{v.code}: {v.message}" for v in self.guard.verdict.violations)
 
     def to_json(self) -> dict[str, Any]:
-        """The `suggest --json` document."""
-        decision = dict(self.decision)
-        return {"retrieval": dict(self.retrieval), "decision": decision, "guard": decision,
+        """The `suggest --json` document (the decision appears as `decision` and, as CONTRACT §6 names it, `guard`)."""
+        decision = self.guard.to_json()
+        return {"retrieval": self.retrieval.to_json(), "decision": decision, "guard": decision,
                 "draft": self.draft.to_json(), "reply": self.reply, "blocked_reason": self.blocked_reason,
                 "citations": [c.to_json() for c in self.citations], "notes": list(self.notes),
                 "prompt_version": self.prompt_version, "latency_ms": round(self.latency_ms, 1),
                 "timings": {k: round(v, 1) for k, v in self.timings.items()}}
 
 
-# ---- process-wide resources ---------------------------------------------------------------------
-
-_RETRIEVERS: dict[tuple, Any] = {}
-_LOCK = threading.Lock()
-
-
-def _retriever_key(settings) -> tuple:
-    return (str(settings.data_dir), settings.chroma_url, settings.collection, settings.embedding_model)
-
-
-def get_retriever(settings):
-    """The retriever for these settings, loaded once per process (it holds the embedding model)."""
-    key = _retriever_key(settings)
-    with _LOCK:
-        retriever = _RETRIEVERS.get(key)
-    if retriever is None:
-        from sopilot.retriever.hybrid import load
-
-        retriever = load(settings)
-        with _LOCK:
-            retriever = _RETRIEVERS.setdefault(key, retriever)
-    return retriever
-
-
-def forget_retriever(settings) -> None:
-    """Drop the cached retriever (after a re-ingest, so the next suggestion reads the new index)."""
-    with _LOCK:
-        _RETRIEVERS.pop(_retriever_key(settings), None)
-
-
-def warm(settings) -> None:
-    """Load everything a suggestion needs now rather than on the first ticket."""
-    from sopilot.guard.policy import policies_for
-
-    retriever = get_retriever(settings)
-    retriever.embedder.embed_query("warm up")
-    policies_for(settings)
-    from sopilot.suggest import llm as llm_module
-
-    if llm_module.from_settings(settings) is not None:
-        from sopilot.prompts.template import load_prompt
-
-        load_prompt(PROMPT)
-        llm_module.count_tokens("warm up")
-
-
 # ---- the stages -------------------------------------------------------------------------------------
 
 @dataclasses.dataclass(kw_only=True)
 class _Run:
-    """One ticket on its way through the pipeline."""
+    """One ticket on its way through the pipeline: parsed once, decided once, checked once."""
 
     ticket: Mapping[str, Any]
-    parsed: Any
-    settings: Any
-    policies: Any
-    retriever: Any
-    llm: Any
+    parsed: Ticket
+    settings: Settings
+    policies: Policies
+    retriever: Retriever
+    llm: ChatLLM | None
     started: float
     query: str = ""
-    hits: list = dataclasses.field(default_factory=list)
+    hits: list[Hit] = dataclasses.field(default_factory=list)
     sop: Any = None
     chosen: str | None = None
-    decision: Any = None
+    decision: Decision | None = None
     notes: list[str] = dataclasses.field(default_factory=list)
     timings: dict[str, float] = dataclasses.field(default_factory=dict)
     prompt_version: str | None = None
@@ -167,7 +162,8 @@ def _ms(since: float) -> float:
     return (time.perf_counter() - since) * 1000
 
 
-def _validate(ticket: Any) -> Mapping[str, Any]:
+def validate_ticket(ticket: Any) -> Mapping[str, Any]:
+    """The ticket when it is a JSON object with a non-empty `message`; else `InputError` saying what to give."""
     if not isinstance(ticket, Mapping):
         raise InputError('a ticket is a JSON object such as {"message": "I was charged twice"}')
     message = ticket.get("message")
@@ -176,19 +172,14 @@ def _validate(ticket: Any) -> Mapping[str, Any]:
     return ticket
 
 
-def _start(ticket: Any, settings, retriever, llm) -> _Run:
+def _start(ticket: Any, settings: Settings, retriever: Retriever | None, llm: ChatLLM | None) -> _Run:
     """Validate, retrieve and decide."""
-    from sopilot.guard.decide import decide
-    from sopilot.guard.facts import parse_ticket
-    from sopilot.guard.policy import policies_for
-    from sopilot.suggest import llm as llm_module
-
     started = time.perf_counter()
-    ticket = _validate(ticket)
+    ticket = validate_ticket(ticket)
     parsed = parse_ticket(ticket)
-    run = _Run(ticket=ticket, parsed=parsed, settings=settings, policies=policies_for(settings),
-               retriever=retriever or get_retriever(settings),
-               llm=llm if llm is not None else llm_module.from_settings(settings), started=started)
+    run = _Run(ticket=ticket, parsed=parsed, settings=settings, policies=resources.policies(settings),
+               retriever=retriever or resources.retriever(settings),
+               llm=llm if llm is not None else resources.llm(settings), started=started)
     run.query = parsed.message
     stage = time.perf_counter()
     if parsed.sop_id:
@@ -198,10 +189,11 @@ def _start(ticket: Any, settings, retriever, llm) -> _Run:
             run.notes.append(f"sop_id {parsed.sop_id!r} is not in the index: the reply cites no SOP")
     else:
         run.hits = run.retriever.search(parsed.message, k=SEARCH_K)
-        best = run.hits[0] if run.hits else None
-        if best is not None and best.dense >= settings.min_confidence:
-            run.sop, run.chosen = best.sop, best.sop_id
+        match = best_match(run.hits, settings.min_confidence)
+        if match is not None:
+            run.sop, run.chosen = match.sop, match.sop_id
         else:
+            best = run.hits[0] if run.hits else None
             seen = f"best {best.sop_id} at {best.dense:.2f}" if best else "no hits"
             run.notes.append(f"no SOP matched above confidence {settings.min_confidence:.2f} ({seen}): routed to the "
                              "Policy Exception queue for manual review by a senior support agent (handbook §4)")
@@ -261,24 +253,19 @@ def _compose(run: _Run, reason: str | None) -> tuple[Draft, tuple[Citation, ...]
 
 
 def _finish(run: _Run, draft: Draft, citations: tuple[Citation, ...]) -> Suggestion:
-    """The guard's verdict on the draft, and the suggestion."""
-    from sopilot.guard.result import guard_ticket
-
+    """The guard's verdict on the draft (against the decision already made), and the suggestion."""
+    assert run.decision is not None  # set by _start
     stage = time.perf_counter()
-    result = guard_ticket(run.parsed, run.policies, reply=draft.text, classify=run.classify,
-                          stopped=run.settings.stopped)
+    result = guard_decision(run.decision, draft.text)
     run.timings["guard"] = _ms(stage)
-    blocked = None
     if not result.verdict.passed:
-        blocked = "; ".join(f"{v.code}: {v.message}" for v in result.verdict.violations)
         citations = tuple(decision_citations(run.sop, result.decision, run.retriever.sops))
-    retrieval = {"query": run.query, "hits": [h.to_json() for h in run.hits], "sop_id": run.sop.sop_id if run.sop
-                 else None, "given_sop_id": run.parsed.sop_id, "min_confidence": run.settings.min_confidence}
+    retrieval = Retrieval(query=run.query, hits=tuple(run.hits), sop_id=run.sop.sop_id if run.sop else None,
+                          given_sop_id=run.parsed.sop_id, min_confidence=run.settings.min_confidence)
     citations = tuple(dict.fromkeys(locate(c, run.settings.knowledge_dir) for c in citations))
     latency = _ms(run.started)
     run.timings["total"] = latency
-    return Suggestion(ticket=run.ticket, retrieval=retrieval, decision=result.to_json(), draft=draft,
-                      reply=result.reply, citations=citations, blocked_reason=blocked,
+    return Suggestion(ticket=run.ticket, retrieval=retrieval, guard=result, draft=draft, citations=citations,
                       notes=tuple(run.notes), prompt_version=run.prompt_version, latency_ms=latency,
                       timings=dict(run.timings))
 
@@ -289,8 +276,8 @@ def _llm_citations(run: _Run) -> tuple[Citation, ...]:
 
 # ---- public API -------------------------------------------------------------------------------------
 
-def suggest(ticket: Mapping[str, Any], settings, *, retriever=None, llm=None, record: bool = False,
-            agent: str | None = None) -> Suggestion:
+def suggest(ticket: Mapping[str, Any], settings: Settings, *, retriever: Retriever | None = None,
+            llm: ChatLLM | None = None, record: bool = False, agent: str | None = None) -> Suggestion:
     """A guarded reply suggestion for `ticket` (CONTRACT §5).
 
     Args:
@@ -337,8 +324,8 @@ class SuggestionStream:
     sent.
     """
 
-    def __init__(self, ticket: Mapping[str, Any], settings, *, retriever=None, llm=None, record: bool = False,
-                 agent: str | None = None) -> None:
+    def __init__(self, ticket: Mapping[str, Any], settings: Settings, *, retriever: Retriever | None = None,
+                 llm: ChatLLM | None = None, record: bool = False, agent: str | None = None) -> None:
         self._run = _start(ticket, settings, retriever, llm)
         self._record, self._agent, self._settings = record, agent, settings
         self.suggestion: Suggestion | None = None
@@ -379,48 +366,10 @@ class SuggestionStream:
             audit.record_suggestion(self._settings, self.suggestion, agent=self._agent)
 
 
-def suggest_stream(ticket: Mapping[str, Any], settings, *, retriever=None, llm=None, record: bool = False,
-                   agent: str | None = None) -> SuggestionStream:
+def suggest_stream(ticket: Mapping[str, Any], settings: Settings, *, retriever: Retriever | None = None,
+                   llm: ChatLLM | None = None, record: bool = False, agent: str | None = None) -> SuggestionStream:
     """Like `suggest`, streaming the draft: iterate the result for text pieces, then read `.suggestion`.
 
     Retrieval and the decision run here, before the first piece (bad input raises here).
     """
     return SuggestionStream(ticket, settings, retriever=retriever, llm=llm, record=record, agent=agent)
-
-
-# ---- command line -------------------------------------------------------------------------------------
-
-def _read_ticket(path: str) -> Mapping[str, Any]:
-    from sopilot.core.jsonl import read_text
-
-    text = read_text(path, "ticket file")
-    try:
-        data = json.loads(text, parse_float=Decimal)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"ticket file {path!r}: not valid JSON ({exc.msg} at line {exc.lineno} column "
-                         f"{exc.colno})") from None
-    if isinstance(data, dict) and isinstance(data.get("ticket"), dict):
-        data = data["ticket"]
-    return _validate(data)
-
-
-def suggest_command(*, ticket: str, as_json: bool, settings) -> int:
-    """`sopilot suggest --ticket FILE [--json]`: one guarded suggestion, recorded in the audit log."""
-    suggestion = suggest(_read_ticket(ticket), settings, record=True)
-    if as_json:
-        sys.stdout.write(json.dumps(suggestion.to_json(), ensure_ascii=False, default=str) + "\n")
-        return 0
-    decision = suggestion.decision
-    print(suggestion.reply)
-    print("", file=sys.stderr)
-    print(f"policy {decision.get('policy') or '(none)'} → {decision['outcome']}"
-          + (f" ({decision['escalate_to']})" if decision.get("escalate_to") else "")
-          + f" · draft: {suggestion.draft.producer}" + (f" {suggestion.draft.model}" if suggestion.draft.model else "")
-          + f" · verdict: {decision['verdict']} · {suggestion.latency_ms:.0f} ms", file=sys.stderr)
-    for note in suggestion.notes:
-        print(f"note: {note}", file=sys.stderr)
-    if suggestion.blocked_reason:
-        print(f"blocked: {suggestion.blocked_reason}", file=sys.stderr)
-    for c in suggestion.citations:
-        print(f"source: {c.sop_id} [{c.section}] {c.source}:{c.line_start}-{c.line_end}", file=sys.stderr)
-    return 0
