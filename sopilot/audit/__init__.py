@@ -22,7 +22,8 @@ from typing import Any, Literal, get_args
 
 from sopilot.core.errors import InputError, StoreError, UserError
 
-EventKind = Literal["suggestion_made", "reply_blocked", "reply_sent", "reply_overridden", "emergency_stop_changed"]
+EventKind = Literal["suggestion_made", "reply_blocked", "reply_sent", "reply_overridden", "emergency_stop_changed",
+                    "csat_recorded", "ops_task_created"]  # the last two: sopilot.reports (handbook §8, L.1, L.2)
 KINDS: tuple[str, ...] = get_args(EventKind)
 SendMode = Literal["as_is", "edited"]
 ExportFormat = Literal["csv", "jsonl"]

@@ -84,6 +84,12 @@ SETTINGS: tuple[Setting, ...] = (
             help="Seconds before one call to the helpdesk (a comment, a ticket read) is abandoned."),
     Setting(name="helpdesk_retries", env="SOPILOT_HELPDESK_RETRIES", type=int, default=3,
             help="Retries, with backoff, of a helpdesk call that failed or timed out."),
+    Setting(name="report_similarity", env="SOPILOT_REPORT_SIMILARITY", type=float, default=0.55,
+            help="Reports (handbook L.1, L.2): texts whose average cosine similarity reaches this form one group."),
+    Setting(name="low_match_probability", env="SOPILOT_LOW_MATCH_PROBABILITY", type=float, default=0.5,
+            help="Knowledge-base gap report (L.2): a ticket matched below this probability counts as poorly served."),
+    Setting(name="csat_low_score", env="SOPILOT_CSAT_LOW_SCORE", type=int, default=2,
+            help="A CSAT score (1-5) at or below this is low: its feedback is flagged for the Team Lead (§8)."),
 )
 
 
@@ -127,6 +133,9 @@ class Settings:
     rt_poll_seconds: float = 0.0
     helpdesk_timeout: float = 5.0
     helpdesk_retries: int = 3
+    report_similarity: float
+    low_match_probability: float
+    csat_low_score: int
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
