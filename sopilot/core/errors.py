@@ -37,6 +37,18 @@ class StoreError(SopilotError):
     """The vector store or the database failed (exit code 1)."""
 
 
+class StoreUnavailableError(StoreError):
+    """The Chroma server (or the embedded index) cannot be reached: start it, or point sopilot elsewhere."""
+
+
+class IndexChangedError(StoreError):
+    """The index version a reader held was replaced and deleted by a newer ingest: reload and retry."""
+
+
+class IngestBusyError(UserError):
+    """Another ingest holds this index's lock (exit code 2): wait for it, or raise the wait."""
+
+
 class IndexNotFoundError(UserError):
     """No index has been built yet."""
 

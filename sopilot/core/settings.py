@@ -90,6 +90,12 @@ SETTINGS: tuple[Setting, ...] = (
             help="Knowledge-base gap report (L.2): a ticket matched below this probability counts as poorly served."),
     Setting(name="csat_low_score", env="SOPILOT_CSAT_LOW_SCORE", type=int, default=2,
             help="A CSAT score (1-5) at or below this is low: its feedback is flagged for the Team Lead (§8)."),
+    Setting(name="max_document_mb", env="SOPILOT_MAX_DOCUMENT_MB", type=float, default=5.0,
+            help="Largest SOP file ingest reads, in MB (also the largest text a file may unpack to); a larger "
+                 "file is skipped with its size named."),
+    Setting(name="ingest_wait", env="SOPILOT_INGEST_WAIT", type=float, default=30.0,
+            help="Seconds an ingest waits for another ingest of the same index to finish before it gives up "
+                 "(exit 2); 0 = give up at once."),
 )
 
 
@@ -136,6 +142,8 @@ class Settings:
     report_similarity: float
     low_match_probability: float
     csat_low_score: int
+    max_document_mb: float = 5.0
+    ingest_wait: float = 30.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
