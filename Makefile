@@ -8,7 +8,7 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: install run ingest test eval bench lock clean
+.PHONY: install system-deps lint run ingest test eval bench lock clean
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,7 +27,16 @@ run: ingest
 	$(BIN)/streamlit run app.py --server.headless true --server.address 127.0.0.1 --server.port 8501 \
 		--browser.gatherUsageStats false
 
-test: install
+# The servers the tests start on 127.0.0.1 (PostgreSQL, Request Tracker, Chromium) come from Debian;
+# installing them needs root, as on CI and a fresh machine of ours.
+system-deps:
+	bash scripts/install-system-deps.sh
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+test: install system-deps
 	$(BIN)/python -m pytest -q
 
 eval: ingest
