@@ -130,3 +130,36 @@ def classifier(settings: Settings):
     from sopilot.suggest.resources import classifier as retrieval_classifier
 
     return retrieval_classifier(settings)
+
+
+# ---- who is signed in ---------------------------------------------------------------------------
+
+IDENTITY = "identity"
+
+
+def identity():
+    """The signed-in person (`sopilot.identity.Identity`), or None."""
+    return st.session_state.get(IDENTITY)
+
+
+def may(who, action: str) -> bool:
+    """Whether the signed-in person's role allows `action` (the service's own table of roles)."""
+    from sopilot.identity import allowed
+
+    return who is not None and allowed(who.role, action)
+
+
+def sign_in(settings: Settings, key: str) -> None:
+    """Sign in with a sopilot API key (`sopilot keys create`); the audit log then names this person.
+
+    Raises:
+        AuthenticationError: the key is unknown or revoked.
+    """
+    from sopilot.identity import authenticate, open_keys
+
+    st.session_state[IDENTITY] = authenticate(key.strip(), open_keys(settings))
+
+
+def sign_out() -> None:
+    """Forget the signed-in person."""
+    st.session_state.pop(IDENTITY, None)

@@ -73,18 +73,27 @@ def _rule_line(rule) -> str:
 
 
 def _switch_stop(settings, policy_id: str) -> None:
-    """Persist one Emergency Stop switch and record it in the audit log (handbook §7)."""
+    """Record one Emergency Stop switch (who, why) in the audit log, then apply it (handbook §7).
+
+    Without a signed-in person allowed to stop policies, or without a reason, nothing changes.
+    """
     from sopilot import audit
 
-    stopped = bool(st.session_state[f"stop_{policy_id}"])
-    components.set_stopped(settings, policy_id, stopped)
+    key = f"stop_{policy_id}"
+    stopped = bool(st.session_state[key])
+    who = components.identity()
+    if who is None or not components.may(who, "stop"):
+        st.session_state[key] = not stopped
+        st.session_state["stop_message"] = "Only a signed-in team lead or admin may switch an Emergency Stop."
+        return
     try:
-        audit.record_emergency_stop(settings, policy=policy_id, stopped=stopped,
+        audit.record_emergency_stop(settings, policy=policy_id, stopped=stopped, agent=who.name,
                                     justification=st.session_state.get("stop_reason") or None)
     except SopilotError as exc:
-        st.session_state["stop_message"] = f"Emergency Stop {'on' if stopped else 'off'} for {policy_id}, but not " \
-                                           f"recorded in the audit log: {exc}"
+        st.session_state[key] = not stopped
+        st.session_state["stop_message"] = f"Emergency Stop of {policy_id} not switched: {exc}"
         return
+    components.set_stopped(settings, policy_id, stopped)
     st.session_state["stop_message"] = (f"Emergency Stop {'on' if stopped else 'off'} for {policy_id}: its automation "
                                         f"{'now goes to manual review' if stopped else 'runs again'}.")
 
@@ -96,7 +105,12 @@ def _policies(settings) -> None:
                    "handbook text": t.quote} for t in policies.thresholds.values()],
                  hide_index=True, width="stretch")
     st.markdown("**Emergency Stop** (handbook §7): a stopped policy never automates; its tickets go to manual review.")
-    st.text_input("Reason for a change (recorded in the audit log)", key="stop_reason")
+    who = components.identity()
+    may_stop = who is not None and components.may(who, "stop")
+    if may_stop:
+        st.text_input("Reason for a change (required, recorded in the audit log with your name)", key="stop_reason")
+    else:
+        st.caption("Only a signed-in team lead or admin may switch an Emergency Stop (sign in on the Chat page).")
     if "stop_message" in st.session_state:
         st.info(st.session_state.pop("stop_message"), icon=":material/front_hand:")
     locked = components.env_stopped()
@@ -105,7 +119,7 @@ def _policies(settings) -> None:
         left, right = st.columns([1, 4])
         with left:
             st.toggle("Stopped", value=policy.id in stopped, key=f"stop_{policy.id}",
-                      disabled=policy.id in locked, on_change=_switch_stop, args=(settings, policy.id),
+                      disabled=policy.id in locked or not may_stop, on_change=_switch_stop, args=(settings, policy.id),
                       help="Set by SOPILOT_STOPPED_POLICIES" if policy.id in locked else None)
         with right:
             st.markdown(f"**{policy.id}** · {policy.title} · facts: "

@@ -178,6 +178,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--format", choices=["csv", "jsonl"], default="jsonl")
     e.add_argument("--output", default="-", help="file (default stdout)")
     e.set_defaults(run=cmd_audit)
+    from sopilot.cli import audit as audit_cli
+
+    audit_cli.add_subcommands(audit)
 
     from sopilot.cli import keys as keys_cli, serve as serve_cli
 
