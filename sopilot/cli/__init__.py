@@ -186,6 +186,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     keys_cli.add_parser(commands)
     serve_cli.add_parser(commands)
+    from sopilot.cli import policy as policy_cli, report as report_cli
+
+    report_cli.add_parser(commands)
+    policy_cli.add_parser(commands)
     return parser
 
 
