@@ -1,40 +1,50 @@
-"""`check(reply, decision) -> Verdict`: does a draft reply stay within what the decision allows?
+"""`check(reply, decision) -> Verdict`: a draft may commit to what the decision grants, and nothing else.
 
-Four checks (CONTRACT §6):
+The check is an allow-list, read clause by clause on the normalised text (`guard.normalize`):
 
-- `unauthorized_refund`: the draft confirms or promises money (refund, credit, reimbursement,
-  voucher...) or a replacement that the decision does not grant automatically, or names an amount
-  or percentage above the granted one;
-- `unauthorized_commitment`: when the decision does not automate, the draft confirms or promises
-  an approval or an action the handbook reserves for the automated path or a team ("your payment
-  plan is approved", "your password has been reset");
-- `placeholder_leak`: unfilled template text (`[NUMBER]`, `{ticket_id}`, `<CUSTOMER_NAME>`);
-- `internal_leak`: SQL statements, credentials and internal-only notes.
+1. **Leaks** (`placeholder_leak`, `internal_leak`): unfilled template text in any style (`[NAME]`,
+   `{0}`, `__NAME__`, `$DATE`, `<CUSTOMER_NAME>`, `%s`), SQL in any case, credentials and internal notes.
+2. **Language** (`unsupported_language`): the commitment vocabulary is English; a draft (or a
+   sentence of it) written in another language cannot be read, so it is blocked, never passed.
+3. **Commitments**: every clause is matched against the commitment vocabulary of
+   `guard/lexicon.yaml` (word stems; a term and a companion word within a window). A clause commits
+   unless it negates ("no refund has been issued"), hedges ("the team may offer a credit"), makes
+   the commitment conditional on someone's review ("once approved, ...", "if they approve it"),
+   or asks. Each commitment it makes must be covered by the decision's `Grant`, in every outcome:
+   money (`unauthorized_refund`: a kind the grant does not cover, another currency, an amount, a
+   sum, a percentage or a multiple of a fee above the ceiling, "full" where a pro-rated or partial
+   amount is granted) and actions (`unauthorized_commitment`: an action the grant does not list, or
+   beyond its limits: write access where read is granted, more hours, another role, a longer plan).
 
-Precision matters as much as recall, so commitments are read clause by clause: a clause that
-negates ("we can't refund", "no refund has been issued yet") or hedges ("the team may offer a
-credit", "once approved, a refund will follow") commits to nothing; merely mentioning money ("your
-invoice total was $420") is not a promise; a Markdown link is not a placeholder and "select the
-Invoices tab" is not SQL.
+Evidence quotes the original characters of the offending clause (through the normaliser's offset
+map). Everything is one pass over the text, so time and memory grow linearly with its length.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import re
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
-from sopilot.guard.decide import Decision
-from sopilot.core.money import Money, iter_amounts
+from text_to_num import alpha2digit
 
-Code = Literal["unauthorized_refund", "unauthorized_commitment", "placeholder_leak", "internal_leak"]
+from sopilot.core.errors import InputError
+from sopilot.core.money import Money, iter_amounts
+from sopilot.guard.decide import Decision
+from sopilot.guard.grant import Grant
+from sopilot.guard.lexicon import Frame, Lexicon, PhraseSet, load_lexicon, tokenize
+from sopilot.guard.normalize import Normalized, normalize
+
+Code = Literal["unauthorized_refund", "unauthorized_commitment", "placeholder_leak", "internal_leak",
+               "unsupported_language"]
+MAX_REPLY_CHARS = 4_000_000
+"""Longest draft checked (about 4 MB of text); a longer one is refused as bad input."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
 class Violation:
-    """One problem in a draft: its code, an explanation, and the offending text."""
+    """One problem in a draft: its code, an explanation, and the offending text as written."""
 
     code: Code
     message: str
@@ -58,345 +68,513 @@ class Verdict:
         return self.verdict == "pass"
 
 
-# ---- leaks ---------------------------------------------------------------------------------
+# ---- leaks ---------------------------------------------------------------------------------------
 
-_SQL = (
-    re.compile(r"\bSELECT\s+(?:DISTINCT\s+)?(?:\*|[\w.]+(?:\s*,\s*[\w.]+)*)\s+FROM\s+\w+"),
-    re.compile(r"\b(?:UPDATE\s+\w+\s+SET|INSERT\s+INTO|DELETE\s+FROM|DROP\s+(?:TABLE|DATABASE)|ALTER\s+TABLE|"
-               r"TRUNCATE\s+TABLE)\b"),
-    re.compile(r"\bselect\s+\*\s+from\s+\w+|\bupdate\s+\w+\s+set\s+\w+\s*=|\binsert\s+into\s+\w+\s*\(|"
-               r"\bdelete\s+from\s+\w+\s+where\b|\bwhere\s+\w+\s*=\s*\?|```\s*sql\b", re.IGNORECASE),
-)
-_SECRETS = re.compile(r"\b(?:sk|rk)-[A-Za-z0-9_-]{16,}|\bapi[_-]?key\s*[:=]\s*\S|\bBearer\s+[A-Za-z0-9._-]{20,}|"
-                      r"\b(?:db|database)_?password\s*[:=]", re.IGNORECASE)
-_INTERNAL = re.compile(r"\binternal[ -](?:only|use only|note)\b|\bdo not (?:share|forward) (?:this )?with (?:the )?"
-                       r"customer\b|\[internal\]|\bfor internal use\b", re.IGNORECASE)
-
-_PLACEHOLDERS = (
-    re.compile(r"\{\{?\s*[A-Za-z_][A-Za-z0-9_. -]{0,40}?\s*\}\}?"),
-    re.compile(r"<\s*[A-Z][A-Z0-9_]{1,40}\s*>"),
-    re.compile(r"%\([a-z_]+\)s|(?<!\w)%s(?!\w)"),
-    re.compile(r"\bX{2,}\b|\$\s?X+(?:\.X{2})?\b|\bTODO\b|\bFIXME\b|\bTBD\b"),
-)
-_BRACKET = re.compile(r"(!?)\[([^\[\]\n]{1,120})\](?!\s?\()(?!\[)(?!:)")
+_SQL = re.compile(r"""
+    \b select \s+ (?:distinct\s+)? (?:\*|[\w.]+(?:\s*,\s*[\w.]+)*) \s+ from \s+ [\w.]+
+        (?=\s*(?:where|join|limit|order\s+by|group\s+by|;|$|\)|`|'|"))     # select * from invoices where ...
+    | \b select \s+ \* \s+ from \s+ \w+                                   # select * from invoices
+    | \b update \s+ \w+ \s+ set \s+ \w+ \s* =                             # update users set status = 'x'
+    | (?-i: \b UPDATE \s+ \w+ \s+ SET \b )                                  # UPDATE invoices SET ...
+    | \b insert \s+ into \s+ \w+ \s* (?:\(|values\b)                      # insert into events (id) values ...
+    | \b delete \s+ from \s+ \w+ (?:\s+where\b|\s*;)                      # delete from queue where id = 1
+    | \b (?:drop|truncate|alter) \s+ table \s+ \w+                         # drop table users
+    | ```\s*sql\b                                                         # a fenced SQL block
+    """, re.VERBOSE | re.IGNORECASE)
+_SECRET = re.compile(r"""
+    \b (?:sk|rk|pk)-[A-Za-z0-9_-]{16,}                                    # sk-live-abc...
+    | \bAKIA[0-9A-Z]{16}\b                                                # an AWS access key id
+    | \bapi[_-]?key \s* [:=] \s* \S                                       # api_key = ...
+    | \bBearer \s+ [A-Za-z0-9._-]{20,}                                    # Bearer eyJ...
+    | \b[a-z][a-z0-9+.-]{1,20}://[^\s/:@]+:[^\s/@]+@                      # postgresql://user:secret@host
+    | \b(?:pass(?:word|wd|phrase)?|pwd|token|secret) \s* (?:is|:|=)? \s*
+        (?=[^\s.,;]*[A-Za-z])(?=[^\s.,;]*[\d#!$%^&*@+/])[^\s,;]{6,}       # password Rpt#2023!, token: u+Xk2b...
+    | \b(?:login|user(?:name)?|credentials?) \s+ (?:is\s+|:\s*)? \S+ \s* / \s* \S*\d\S*   # login is admin / S3cret!
+    | \b[\w-]+\.(?:internal|corp|local|intranet)\b                        # reports-db-02.internal
+    """, re.VERBOSE | re.IGNORECASE)
+_INTERNAL = re.compile(r"""
+    \binternal \s* (?:only|note|use(?:\s+only)?)? \s* [:\]—–-]            # "Internal note:", "[Internal only:"
+    | \((?:internal|private)\b                                            # "(Internal: run ...)"
+    | \b(?:agent|internal|staff|private) \s+ note\b                       # "Agent note — do not share"
+    | \b(?:do\s+not|don'?t|never) \s+ (?:share|disclose|forward|tell|mention|reveal) \b
+        (?:\s+(?:this|it))? (?:\s+(?:with|to)\s+(?:the\s+)?customers?\b|\s+customers?\b|\s*[:;,.)]|\s+until\b)
+    | \bfor \s+ internal \s+ use\b
+    | \binternal \s* , \s* do \s+ not\b                                   # "internal, do not disclose"
+    """, re.VERBOSE | re.IGNORECASE)
+_PLACEHOLDER = re.compile(r"""
+    \{\{? \s* [A-Za-z_][A-Za-z0-9_. -]{0,40}? \s* \}\}?                    # {ticket_id}, {{ customer.name }}
+    | \{\d{0,2}\}                                                         # {0}, {}
+    | <<? \s* [A-Z][A-Z0-9_]{1,40} \s* >>?                                # <CUSTOMER_NAME>, <<SLA_HOURS>>
+    | %\([a-z_]+\)[sd] | (?<!\w)%[sd](?!\w)                               # %(first_name)s, %s
+    | (?<![\w$])__[A-Za-z][A-Za-z0-9_]{0,40}__(?!\w)                      # __NAME__
+    | (?<![\w\\])\$[A-Z][A-Z_]{2,40}\b                                   # $DATE, $CUSTOMER_NAME
+    | (?<![\w:/]):[a-z]+_[a-z_]+\b                                        # :customer_name
+    | \b(?:INSERT|ENTER|ADD|YOUR)_[A-Z][A-Z_]+\b                          # INSERT_AGENT_NAME
+    | \bX{2,}\b | \$\s?X+(?:\.X{2})?\b | \bTODO\b | \bFIXME\b | \bTBD\b    # XXX, $XX.XX, TODO
+    """, re.VERBOSE)
+_BRACKET = re.compile(r"""
+    (?<!!) \[ (?P<body>[^\[\]\n]{1,120}) \] (?!\s?\() (?!\[) (?!:)        # [NAME], [X] (not [text](url))
+    """, re.VERBOSE)
 _PLACEHOLDER_HEADS = frozenset(
     "name date time number amount link url email phone id insert placeholder customer agent company product "
     "condition owner macro edge what how define list score criterion qa your first last full ticket order incident "
-    "tracking reference case sla response signature day hours value field".split()
-)
+    "tracking reference case sla response signature day hours value field enter add".split())
 
 
-def _bracket_placeholder(content: str) -> bool:
-    content = content.strip()
-    if not content or content.lower() == "x" or re.fullmatch(r"[\d\s,.;-]+", content):
+def _bracket_placeholder(body: str) -> bool:
+    """Whether `[body]` is template text: `[NAME]`, `[X]`, `[insert date]`; not `[Case #12345]` or `[BUG-4471]`."""
+    body = body.strip()
+    if not body or any(char.isdigit() for char in body) or body.lower() == "x" and body == "x":
         return False
-    letters = re.sub(r"[^A-Za-z]", "", content)
-    if len(letters) >= 2 and re.fullmatch(r"[A-Z0-9_ /#.:-]+", content):
+    letters = re.sub(r"[^A-Za-z]", "", body)
+    if letters.isupper() and (len(letters) >= 2 or len(body) == 1):
         return True
-    words = content.split()
-    if len(words) >= 2 and re.search(r"\s(?:/|—|–)\s", content):
+    words = body.split()
+    if len(words) >= 2 and re.search(r"\s(?:/|—|–)\s", body):
         return True
     head = re.sub(r"[^a-z]", "", words[0].lower())
     return head in _PLACEHOLDER_HEADS and len(words) <= 6
 
 
-def _leaks(text: str) -> list[tuple[str, str, str]]:
-    found: list[tuple[str, str, str]] = []
-    for pattern in _SQL:
-        for match in pattern.finditer(text):
-            found.append(("internal_leak", "an SQL statement must never reach a customer", match.group(0)))
-    for match in _SECRETS.finditer(text):
-        found.append(("internal_leak", "a credential or key must never reach a customer", match.group(0)))
+def _leaks(norm: Normalized) -> list[tuple[Code, str, str]]:
+    text = norm.plain
+    found: list[tuple[Code, str, str]] = []
+
+    def quote(match: re.Match[str]) -> str:
+        return norm.original_span(match.start(), match.end(), prose=False)
+
+    for match in _SQL.finditer(text):
+        found.append(("internal_leak", "an SQL statement must never reach a customer", quote(match)))
+    for match in _SECRET.finditer(text):
+        found.append(("internal_leak", "a credential, key or internal host must never reach a customer", quote(match)))
     for match in _INTERNAL.finditer(text):
-        found.append(("internal_leak", "internal-only material must never reach a customer", match.group(0)))
-    for pattern in _PLACEHOLDERS:
-        for match in pattern.finditer(text):
-            found.append(("placeholder_leak", "unfilled template text", match.group(0)))
+        found.append(("internal_leak", "internal-only material must never reach a customer", quote(match)))
+    for match in _PLACEHOLDER.finditer(text):
+        found.append(("placeholder_leak", "unfilled template text", quote(match)))
     for match in _BRACKET.finditer(text):
-        if not match.group(1) and _bracket_placeholder(match.group(2)):
-            found.append(("placeholder_leak", "unfilled template text", match.group(0)))
+        if _bracket_placeholder(match["body"]):
+            found.append(("placeholder_leak", "unfilled template text", quote(match)))
     return found
 
 
-# ---- clauses, negation, hedging ------------------------------------------------------------------
+# ---- language --------------------------------------------------------------------------------------
 
-_SENTENCE = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\n+|;\s*|:\s+|\s+[-–—]+\s+|\s*—\s*")
-_CLAUSE = re.compile(
-    r",\s+(?=(?:and|but|so|however|though|although|yet|while|whereas|then|i|we|you|our|your|it|this|they|he|she|"
-    r"the team|please|unfortunately|meanwhile|in the meantime|otherwise)\b)"
-    r"|\s+(?:but|however|although|though|whereas|otherwise)\s+"
-    r"|\s+(?:and|so)\s+(?=(?:i|we|you|they|our|your|it|this|the team)\b)",
-    re.IGNORECASE,
-)
-_NEGATION = re.compile(r"\b(?:not|no|never|nothing|none|neither|nor|cannot|unable|without|denied|declined?|refused?)"
-                       r"\b|n't\b|\bnot yet\b", re.IGNORECASE)
-_HEDGE = re.compile(r"\b(?:may|might|could|possibly|potentially|perhaps|whether|discretion|would|must|needs? to|"
-                    r"determined\s+by|as\s+(?:\w+\s+){0,3}(?:determines?|decides?|sees?\s+fit)|as\s+appropriate|"
-                    r"if\s+appropriate|where\s+appropriate|"
-                    r"has to|have to|requires?|required|to be|any (?:refunds?|credits?|compensation|replacement|"
-                    r"reimbursement|remuneration|changes?))\b", re.IGNORECASE)
-_CONDITION = re.compile(r"\b(?:if|once|after|when|upon|pending|subject to|following|unless|until|before|depending)\b",
-                        re.IGNORECASE)
-_REVIEW = re.compile(r"\b(?:approv\w*|review\w*|verif\w*|confirm\w*|decid\w*|decision|determin\w*|assess\w*|"
-                     r"investigat\w*|eligib\w*|authori[sz]\w*|sign-?off|check\w*|evaluat\w*|look(?:s|ed)? into)\b",
-                     re.IGNORECASE)
-_OFFER = re.compile(r"(?:\bwould |'d )(?:be )?(?:happy|glad|pleased|delighted) to\b|(?:\bwould |'d )like to "
-                    r"(?:offer|issue|give)\b",
-                    re.IGNORECASE)
-_BENIGN_IF = re.compile(r"\b(?:let (?:me|us) know|please (?:reply|contact|reach)|feel free)[^.]*|"
-                        r"\bif you (?:have|need) (?:any )?(?:(?:other|further|more) )?(?:questions?|help|anything)\b",
-                        re.IGNORECASE)
+_WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
+_SENTENCE_END = re.compile(r"[.!?]+(?=\s|$)|\n\s*\n")
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+def _language(norm: Normalized, lexicon: Lexicon) -> tuple[Code, str, str] | None:
+    """An `unsupported_language` finding when the draft, or one of its sentences, is not English."""
+    text = norm.prose.lower()
+    words = _WORD.findall(text)
+    if not words:
+        return None
+
+    def counts(items: list[str]) -> tuple[int, int, int]:
+        english = other = foreign_script = 0
+        for word in items:
+            base = word.split("'")[0]
+            if base in lexicon.english:
+                english += 1
+            elif base in lexicon.other_languages:
+                other += 1
+            if not word.isascii():
+                foreign_script += 1
+        return english, other, foreign_script
+
+    english, other, script = counts(words)
+    n = len(words)
+    if n >= 4 and (english / n < 0.12 or (other + script > english and (other + script) / n >= 0.2)):
+        return ("unsupported_language", "the draft is not in English, which is the only language the guard can "
+                "check; a reply it cannot read is never passed", norm.original[:160])
+    position = 0
+    for end in [m.end() for m in _SENTENCE_END.finditer(text)] + [len(text)]:
+        sentence = _WORD.findall(text[position:end])
+        e, o, s = counts(sentence)
+        if len(sentence) >= 5 and o + s >= 3 and o + s > 2 * e:
+            return ("unsupported_language", "a sentence of the draft is not in English, which is the only language "
+                    "the guard can check", norm.original_span(position, end).strip()[:200])
+        position = end
+    return None
+
+
+# ---- clauses -----------------------------------------------------------------------------------------
+
+_CONNECTORS_AFTER_COMMA = frozenset(
+    "and but so however though although yet while whereas then i we you our your it this they he she the please "
+    "unfortunately meanwhile otherwise also".split())
+_CONNECTORS = frozenset("but however although though whereas otherwise so because".split())
+_AND = frozenset({"and", "so", "then"})
+_PRONOUNS = frozenset("i we you they our your it this he she the".split())
+_MAX_CLAUSE_WORDS = 80
+_LABEL_WORDS = 3
+"""A colon after at most this many words ends a label ("Refund issued: $25 ..."), not a clause."""
+_SENTENCE_GAP = re.compile(r"[.!?][\"')\]]*\s|\n|;")
+_CLAUSE_GAP = re.compile(r":\s")
+_DASH_GAP = re.compile(r"\s[-–—]+\s|—|–(?!\d)")
+
+
+@dataclasses.dataclass(slots=True)
 class _Clause:
-    text: str
-    lead: str
-    """The sentence before this clause: a condition there ("once approved, ...") governs the clause too."""
-    question: bool
+    start: int
+    """Index of its first word."""
+    end: int
+    sentence: int
+    question: bool = False
+    conditional: bool = False
+    """It opens with a condition ("If approved", "Once they've verified it")."""
 
 
-def _clauses(text: str) -> list[_Clause]:
-    clauses = []
-    for sentence in _SENTENCE.split(text):
-        if not sentence or not sentence.strip():
-            continue
-        question = sentence.rstrip().endswith("?")
-        lead = ""
-        for part in _CLAUSE.split(sentence):
-            if part and part.strip():
-                clauses.append(_Clause(part.strip(), lead, question))
-                lead += part.strip() + " "
+def _clauses(text: str, tokens: list[tuple[str, int, int]], lexicon: Lexicon) -> list[_Clause]:
+    """Split the words into clauses: sentence ends, ';', ':', dashes, and connectives that start a clause."""
+    clauses: list[_Clause] = []
+    sentence = 0
+    start = 0
+    previous_end = 0
+    for i, (word, begin, _) in enumerate(tokens):
+        gap = text[previous_end:begin] if i else ""
+        new_sentence = bool(i) and _SENTENCE_GAP.search(gap) is not None
+        boundary = new_sentence or (bool(i) and (
+            (_CLAUSE_GAP.search(gap) is not None and i - start > _LABEL_WORDS)
+            or _DASH_GAP.search(gap) is not None
+            or ("," in gap and word in _CONNECTORS_AFTER_COMMA)
+            or word in _CONNECTORS
+            or (word in _AND and i + 1 < len(tokens) and tokens[i + 1][0] in _PRONOUNS)
+            or i - start >= _MAX_CLAUSE_WORDS))
+        if boundary and i > start:
+            clauses.append(_Clause(start=start, end=i, sentence=sentence))
+            start = i
+        if new_sentence:
+            sentence += 1
+        previous_end = tokens[i][2]
+    if start < len(tokens):
+        clauses.append(_Clause(start=start, end=len(tokens), sentence=sentence))
+    stems = [t[0] for t in tokens]
+    for clause in clauses:
+        last = tokens[clause.end - 1][2]
+        tail = text[last:last + 3]
+        clause.question = "?" in tail
+        clause.conditional = (lexicon.condition.match_at(stems, clause.start, clause.end) >= 0
+                              or lexicon.temporal.match_at(stems, clause.start, clause.end) >= 0)
+    for index in range(len(clauses) - 2, -1, -1):  # a question mark ends the whole sentence
+        if clauses[index + 1].sentence == clauses[index].sentence and clauses[index + 1].question:
+            clauses[index].question = True
     return clauses
 
 
-def _committed(clause: _Clause, end: int) -> bool:
-    """Whether the commitment ending at `end` is asserted: not negated, hedged, conditional on review, or asked."""
-    if clause.question or _NEGATION.search(clause.text[:end]):
+def _has(phrases: PhraseSet, stems: list[str], start: int, end: int) -> bool:
+    return phrases.found(stems, start, end)
+
+
+def _negated(stems: list[str], start: int, end: int, lexicon: Lexicon) -> bool:
+    for i in range(start, end):
+        if stems[i] in lexicon.negation.by_first and lexicon.negation.match_at(stems, i, end) >= 0:
+            if lexicon.negation_exceptions.match_at(stems, i, end) >= 0:
+                continue
+            return True
+    return False
+
+
+def _asserted(clause: _Clause, leads: list[_Clause], stems: list[str], lexicon: Lexicon) -> bool:
+    """Whether the clause asserts or promises (not negated, hedged, conditional on review, or asked)."""
+    s, e = clause.start, clause.end
+    if clause.question or _negated(stems, s, e, lexicon):
         return False
-    text = _OFFER.sub("will", _BENIGN_IF.sub("", clause.lead + clause.text))
-    if _HEDGE.search(text):
-        return False
-    return not (_CONDITION.search(text) and _REVIEW.search(text))
+    offer = _has(lexicon.offer, stems, s, e)
+    for i in range(s, e):
+        if stems[i] in lexicon.hedge.by_first and lexicon.hedge.match_at(stems, i, e) >= 0:
+            if offer and stems[i] in ("would", "like"):
+                continue
+            return False
+    spans = [(c.start, c.end) for c in leads] + [(s, e)]
+    for a, b in spans:
+        if _has(lexicon.condition, stems, a, b) and not _has(lexicon.offer_condition, stems, a, b):
+            return False
+    temporal = any(_has(lexicon.temporal, stems, a, b) for a, b in spans)
+    return not (temporal and any(_has(lexicon.review, stems, a, b) for a, b in spans))
 
 
-# ---- money and replacement commitments ------------------------------------------------------------
+# ---- commitments -------------------------------------------------------------------------------------
 
-_NOT_REMUNERATION = (r"(?!\s+(?:cards?|reports?|checks?|limits?|scores?|history|union|rating|requests?|polic(?:y|ies)|"
-                     r"process(?:es)?|procedures?|forms?|eligibility|status|decisions?|options?|terms|teams?|"
-                     r"department|inquir(?:y|ies)|enquir(?:y|ies)|questions?|claims?|tickets?|cases?|rules|"
-                     r"window|threshold|amount\s+limit))")
-_MONEY_ONE = rf"(?:refund|credit|reimbursement|compensation|rebate)\b{_NOT_REMUNERATION}"
-_MONEY_ANY = rf"(?:refunds?|credits?|reimbursements?|compensation|rebates?)\b{_NOT_REMUNERATION}"
-_OTHER_ANY = r"(?:gift\s+cards?|vouchers?|coupons?|discounts?|free\s+months?|promo(?:tional)?\s+codes?)\b"
-_REPLACEMENT_ANY = r"(?:replacement(?:\s+(?:unit|device|product|item|part|order))?|new\s+(?:unit|device))\b"
-_FILLER = (r"(?:you|your|a|an|the|this|that|our|full|partial|complete|one-time|goodwill|pro-?rated|pro\s+rata|"
-           r"service|account|store|additional|extra|small|total|immediate|automatic|automated|requested|disputed|"
-           r"entire|same|further|prepaid|free|brand-new|\$\s?[\d,.]+[kK]?|[\d,.]+\s?(?:%|percent|usd|dollars?)|"
-           r"usd\s?[\d,.]+|[€£]\s?[\d,.]+|[\d,.]+)")
-_GIVE = (r"(?:issu(?:e|ed|ing)|process(?:ed|ing)?|appl(?:y|ied|ying)|initiat(?:e|ed|ing)|approv(?:e|ed|ing)|"
-         r"send(?:ing)?|sent|giv(?:e|en|ing)|gave|offer(?:ed|ing)?|add(?:ed|ing)?|grant(?:ed|ing)?|"
-         r"provid(?:e|ed|ing)|authori[sz](?:e|ed|ing)|arrang(?:e|ed|ing)|mak(?:e|ing)|made|put\s+through|"
-         r"start(?:ed|ing)?|complet(?:e|ed|ing)|releas(?:e|ed|ing)|trigger(?:ed|ing)?|ship(?:ped|ping)?|"
-         r"dispatch(?:ed|ing)?|extend(?:ed|ing)?|transfer(?:red|ring)?|pa(?:y|id|ying)|honou?r(?:ed|ing)?|"
-         r"go(?:ne)?\s+ahead\s+with|set\s+up|organi[sz](?:e|ed))")
-_DETERMINER = r"(?:your|the|a|an|this|that|full|partial|goodwill|pro-?rated|\$\s?[\d,.]+|[\d,.]+\s?%)"
-_DONE = (r"(?:issued|processed|applied|approved|initiated|sent|granted|added|completed|complete|credited|refunded|"
-         r"confirmed|authori[sz]ed|paid|released|posted|made|put\s+through|arranged|started|triggered|"
-         r"on\s+(?:its|the)\s+way|underway|under\s+way|in\s+progress|scheduled|coming|reflected|visible|"
-         r"shipped|dispatched|ready|done|finali[sz]ed|back)")
-_AUX = (r"(?:is|are|was|were|will\s+be|'ll\s+be|'s|'re|should\s+be|has\s+been|have\s+been|had\s+been|"
-        r"is\s+being|are\s+being|will\s+have\s+been)")
-_SUBJECT = r"\b(?:i|we|they|team|department|specialists?)"
-_CONTRACTION = r"(?:'ve|'ll|'m|'re|'d)"
-_MODAL = (r"(?:\s+(?:will|shall|can|would|could|should|am|are|is|going\s+to|happy\s+to|able\s+to|glad\s+to|"
-          r"pleased\s+to|about\s+to|now|be))")
-_AUX_WORDS = (r"(?:\s+(?:have|has|had|will|shall|can|would|could|should|am|are|is|just|already|now|also|"
-              r"gone\s+ahead\s+and|went\s+ahead\s+and|personally|did|officially|immediately|fully|be|being|been|"
-              r"going\s+to|happy\s+to|able\s+to|glad\s+to|pleased\s+to|about\s+to))*")
-_NOUN_PHRASE = rf"(?:\b{_DETERMINER}\s+(?:[\w$%,.-]+\s+){{0,2}}{{any}}|^{{one}})"
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Hit:
+    frame: Frame
+    start: int
+    end: int
 
 
-def _noun_phrase(any_form: str, one_form: str) -> str:
-    return _NOUN_PHRASE.replace("{any}", any_form).replace("{one}", one_form)
+def _followed_by(phrases: tuple[tuple[str, ...], ...], stems: list[str], at: int, end: int) -> bool:
+    return any(tuple(stems[at:at + len(p)]) == p for p in phrases if at + len(p) <= end)
 
 
-def _patterns(*patterns: str) -> tuple[re.Pattern[str], ...]:
-    return tuple(re.compile(p, re.IGNORECASE) for p in patterns)
+def _preceded_by(phrases: tuple[tuple[str, ...], ...], stems: list[str], at: int, start: int) -> bool:
+    return any(at - len(p) >= start and tuple(stems[at - len(p):at]) == p for p in phrases)
 
 
-_MONEY_PATTERNS = _patterns(
-    rf"\b(?P<verb>{_GIVE})\b(?:(?:\s+{_FILLER})+\s+{_MONEY_ANY}|\s+(?:credit|compensation|reimbursement)\b(?!s))",
-    rf"{_SUBJECT}{_CONTRACTION}?{_AUX_WORDS}\s+(?:refunded|credited|reimbursed|compensated)\b",
-    rf"{_SUBJECT}(?:{_CONTRACTION}|{_MODAL}){_AUX_WORDS}\s+(?:refund(?:ing)?|credit(?:ing)?|reimburs(?:e|ing)|"
-    r"compensat(?:e|ing))\b(?!\s+(?:request|policy|process|card|team))",
-    r"(?:\b(?:you|your\s+(?:account|card|balance|wallet|bank(?:\s+account)?|payment\s+method)|account|card|"
-    r"balance|amount|money|sum|it)|\$\s?[\d,.]+)\s+(?:has\s+|have\s+|had\s+|will\s+|'ll\s+|is\s+|are\s+|was\s+|were\s+|"
-    r"should\s+|'ve\s+|'s\s+)*(?:been\s+|be\s+|being\s+|get\s+|got\s+)?(?:now\s+|already\s+|fully\s+|"
-    r"automatically\s+)?(?:refunded|credited|reimbursed|compensated)\b",
-    r"\b(?:get|got|have|had)\s+(?:it|this|that|them|the\s+\w+|your\s+\w+)\s+(?:refunded|credited|reimbursed)\b",
-    r"\b(?:approved|accepted|granted|honou?red)\s+(?:your|the|this)\s+(?:\w+\s+)?(?:refund|credit|reimbursement|"
-    r"compensation)\s+(?:request|claim)",
-    r"\b(?:refund|credit|reimbursement|compensation)\s+(?:request|claim)\s+(?:has\s+been|have\s+been|is|was|"
-    r"will\s+be)\s+(?:now\s+|already\s+)?(?:approved|accepted|granted|honou?red)\b",
-    r"\b(?:and|then)\s+(?:also\s+|have\s+|will\s+|am\s+|are\s+)?(?:refunded|refunding|credited|crediting|reimbursed|"
-    r"reimbursing|compensated)\b",
-    rf"{_noun_phrase(_MONEY_ANY, _MONEY_ONE)}(?:\s+(?:of|for)\s+[^.;]{{0,40}}?)?\s+(?:{_AUX}\s+)?"
-    rf"(?:now\s+|already\s+|being\s+|fully\s+|been\s+)?{_DONE}\b",
-    rf"{_noun_phrase(_MONEY_ANY, _MONEY_ONE)}\s+[^.;]{{0,40}}?\b{_AUX}\s+(?:now\s+|already\s+|being\s+|fully\s+)?"
-    rf"{_DONE}\b",
-    rf"\b{_MONEY_ANY}[^.;]{{0,40}}?\b(?:should|will|'ll|is\s+going\s+to)\s+(?:arrive|appear|reflect|show|post|land|"
-    r"reach|be\s+visible|be\s+back|clear)",
-    rf"\bfor\s+(?:the|your)\s+(?:[\w$%,.-]+\s+){{0,2}}{_MONEY_ANY}\s+to\s+(?:appear|arrive|reflect|show|post|"
-    r"process|clear|land|go\s+through)",
-    rf"\byou(?:'ll|'re|\s+will|\s+should|\s+are\s+going\s+to|\s+are|\s+have)?\s+(?:also\s+)?(?:receive|get|see|be\s+"
-    rf"getting|be\s+receiving|receiving|getting|eligible\s+for|entitled\s+to|qualify\s+for)\s+(?:{_FILLER}\s+)*"
-    rf"{_MONEY_ANY}",
-    r"\b(?:money|amount|funds|\$\s?[\d,.]+|it|charge|payment)\s+back\s+(?:to|on|in|into)\s+your\b",
-    r"\b(?:get|getting|receive|see)\s+your\s+money\s+back\b",
-    r"\b(?:charge|payment|transaction|duplicate)\b[^.;]{0,20}\b(?:has\s+been|have\s+been|was|is|will\s+be)\s+"
-    r"(?:now\s+)?(?:reversed|voided|refunded)\b",
-    rf"{_SUBJECT}{_CONTRACTION}?{_AUX_WORDS}\s+(?:reversed|voided)\s+(?:the\s+|that\s+|your\s+)?(?:duplicate\s+)?"
-    r"(?:charge|payment|transaction)",
-    rf"{_SUBJECT}(?:{_CONTRACTION}|{_MODAL}){_AUX_WORDS}\s+(?:revers(?:e|ing)|void(?:ing)?)\s+(?:the\s+|that\s+|"
-    r"your\s+)?(?:duplicate\s+)?(?:charge|payment|transaction)",
-)
-_OTHER_PATTERNS = _patterns(
-    rf"\b(?P<verb>{_GIVE})\b(?:\s+{_FILLER})+\s+{_OTHER_ANY}",
-    rf"{_noun_phrase(_OTHER_ANY, _OTHER_ANY)}[^.;]{{0,30}}?\s+{_AUX}\s+(?:now\s+|already\s+)?{_DONE}\b",
-    rf"\byou(?:'ll|\s+will)?\s+(?:also\s+)?(?:receive|get)\s+(?:{_FILLER}\s+)*{_OTHER_ANY}",
-    r"\bwaiv(?:e|ed|ing)\b[^.;]{0,25}\b(?:fees?|charges?|payments?|invoices?|balance)\b",
-    r"\b(?:fees?|charges?|balance)\b[^.;]{0,20}\b(?:has|have|will)\s+(?:been\s+|be\s+)?waived\b",
-)
-_REPLACEMENT_PATTERNS = _patterns(
-    rf"\b(?P<verb>{_GIVE})\b(?:\s+{_FILLER})+\s+{_REPLACEMENT_ANY}",
-    rf"{_noun_phrase(_REPLACEMENT_ANY, _REPLACEMENT_ANY)}[^.;]{{0,30}}?\s+(?:{_AUX}\s+)?"
-    rf"(?:now\s+|already\s+|being\s+)?{_DONE}\b",
-    rf"\byou(?:'ll|\s+will)?\s+(?:also\s+)?(?:receive|get)\s+(?:{_FILLER}\s+)*{_REPLACEMENT_ANY}",
-    rf"{_SUBJECT}(?:{_CONTRACTION}|{_MODAL}){_AUX_WORDS}\s+replac(?:e|ing)\s+(?:it|the|your|this)\b",
-)
-_GENERIC_SUBJECT = re.compile(r"\b(?:we|i|they|you)\s+(?:usually\s+|normally\s+|typically\s+|always\s+|"
-                              r"automatically\s+|only\s+)?$", re.IGNORECASE)
-_PAST_OR_PARTICIPLE = re.compile(r"(?:ed|en|ing)$|^(?:sent|made|paid|gave|put\s+through|set\s+up)$", re.IGNORECASE)
+def _commitments(stems: list[str], start: int, end: int, lexicon: Lexicon) -> list[_Hit]:
+    from sopilot.guard.lexicon import _match  # the phrase matcher with gaps
+
+    hits: list[_Hit] = []
+    masked: set[int] = set()
+    for i in range(start, end):
+        if stems[i] in lexicon.neutral.by_first:
+            stop = lexicon.neutral.match_at(stems, i, end)
+            if stop > 0:
+                masked.update(range(i, stop))
+    for i in range(start, end):
+        if i in masked:
+            continue
+        for term, frame in lexicon.term_index.get(stems[i], ()):
+            stop = _match(term, stems, i, end)
+            if stop < 0:
+                continue
+            if frame.not_after and _followed_by(frame.not_after, stems, stop, end):
+                continue
+            if frame.not_before and _preceded_by(frame.not_before, stems, i, start):
+                continue
+            if frame.companions is not None:
+                lo, hi = max(start, i - frame.window), min(end, stop + frame.window)
+                if not any(_match(c, stems, j, hi) >= 0 and not (i <= j < stop) and j not in masked
+                           for c in frame.companions for j in range(lo, hi) if stems[j] == c[0]):
+                    continue
+            hits.append(_Hit(frame=frame, start=i, end=stop))
+    return hits
 
 
-def _generic(clause: str, match: re.Match[str]) -> bool:
-    """A policy statement in the simple present ("we issue a refund when ..."), not a commitment."""
-    verb = match.groupdict().get("verb")
-    return bool(verb and not _PAST_OR_PARTICIPLE.search(verb) and _GENERIC_SUBJECT.search(clause[:match.start()]))
+# ---- limits ------------------------------------------------------------------------------------------
+
+_CONTEXT_BEFORE = re.compile(r"""
+    (?: \byour | \btotal (?:\s+of|\s+was|\s+is)? | \binvoice(?:d)? (?:\s+of|\s+for)? | \bbill(?:ed)? | \bbalance
+      (?:\s+of)? | \bprice | \bcost | \bfee (?:\s+of)? | \bout\s+of | \bmonthly | \bspent | \bof\s+the | \blimit
+      (?:\s+of)? | \bover | \babove | \bunder | \bbelow | \bof\s+which\s+the | \bcharged | \bpaid | \bworth\s+of
+      | \bwas | \bwere | \bplan\s+is ) \s* (?:the\s+)? $                    # "your $420 invoice", "total was $120"
+    """, re.VERBOSE | re.IGNORECASE)
+_CONTEXT_AFTER = re.compile(r"""
+    ^ \s* (?:monthly\s+|annual\s+|yearly\s+)? (?:invoices?|bills?|subscriptions?|plans?|fees?|balance|orders?|
+      purchases?|totals?|per\s+month|a\s+month|/\s?mo|limit|add-on|you\s+(?:paid|were\s+charged|spent)|each)\b
+    """, re.VERBOSE | re.IGNORECASE)
+_GRANTED_AFTER = re.compile(r"^\s*(?:\w+\s+)?(?:refunds?|credits?|reimbursements?|back)\b", re.IGNORECASE)
+_PERCENT = re.compile(r"(\d{1,6}(?:\.\d{1,6})?)\s?(?:%|percent\b)", re.IGNORECASE)
+_PERCENT_CONTEXT = re.compile(r"\b(?:uptime|availability|below|above|under|over|sla|commitment|guarantee|was)"
+                              r"\s*(?:the\s+|our\s+)?$", re.IGNORECASE)
+_QUANTITY = re.compile(r"""
+    (?P<before>[A-Za-z]+ \s+ (?:the \s+ (?:next\s+)?)?)? (?P<n>\d{1,6}(?:\.\d{1,4})?) [\s-]* (?:full\s+)?
+    (?P<unit>[A-Za-z]+)                                                    # "for 8 hours", "12-month", "4 monthly"
+    """, re.VERBOSE)
 
 
-_CONTEXT_AMOUNT_BEFORE = re.compile(
-    r"(?:\byour|\btotal(?:\s+of|\s+was|\s+is)?|\binvoice(?:d)?(?:\s+of|\s+for)?|\bbill(?:ed)?|\bbalance(?:\s+of)?|"
-    r"\bprice|\bcost|\bfee(?:\s+of)?|\bout\s+of|\bmonthly|\bspent|\bof\s+the|\blimit(?:\s+of)?|\bup\s+to|\bover|"
-    r"\babove|\bunder|\bbelow)\s*$", re.IGNORECASE)
-_CONTEXT_AMOUNT_AFTER = re.compile(
-    r"^\s*(?:monthly\s+|annual\s+|yearly\s+)?(?:invoices?|bills?|charges?|subscriptions?|plans?|payments?|fees?|"
-    r"balance|orders?|purchases?|totals?|per\s+month|a\s+month|/\s?mo|limit|you\s+(?:paid|were\s+charged|spent))\b",
-    re.IGNORECASE)
-_GRANTED_AFTER = re.compile(rf"^\s*(?:{_FILLER}\s+)?(?:{_MONEY_ANY}|{_OTHER_ANY})", re.IGNORECASE)
-_PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s?(?:%|percent\b)", re.IGNORECASE)
-_PERCENT_CONTEXT = re.compile(r"\b(?:uptime|availability|below|above|under|over|sla|commitment|guarantee)\b"
-                              r"[^.;]{0,15}$", re.IGNORECASE)
-_FULL = re.compile(r"\b(?:full|entire|complete|whole)\b|\b100\s?%", re.IGNORECASE)
+def _clause_text(text: str, tokens: list[tuple[str, int, int]], clause: _Clause) -> str:
+    return text[tokens[clause.start][1]:tokens[clause.end - 1][2] + 1]
 
 
-def _granted_amounts(clause: str) -> list[Money]:
-    """Amounts in a clause that are granted, not context ("your $420 invoice", "10% of your $400 fee")."""
-    return [money for money, start, end in iter_amounts(clause)
-            if _GRANTED_AFTER.search(clause[end:])
-            or not (_CONTEXT_AMOUNT_BEFORE.search(clause[:start]) or _CONTEXT_AMOUNT_AFTER.search(clause[end:]))]
+def _digits(text: str) -> str:
+    """Number words as digits ("three hundred dollars" → "300 dollars"), for reading amounts and limits."""
+    if not re.search(r"[a-z]{3}", text, re.IGNORECASE):
+        return text
+    try:
+        return alpha2digit(text, "en", threshold=0)
+    except Exception:  # a number-word parser failure must not pass a draft: read the text as written
+        return text
 
 
-def _granted_percents(clause: str) -> list[Decimal]:
-    return [Decimal(m.group(1)) for m in _PERCENT.finditer(clause)
-            if not _PERCENT_CONTEXT.search(clause[:m.start()])]
+def _granted_amounts(text: str) -> list[Money]:
+    return [money for money, start, end in iter_amounts(text)
+            if _GRANTED_AFTER.search(text[end:end + 40])
+            or not (_CONTEXT_BEFORE.search(text[max(0, start - 30):start]) or _CONTEXT_AFTER.search(text[end:end + 40]))]
+
+
+def _money_limits(text: str, stems: list[str], clause: _Clause, grant: Grant, lexicon: Lexicon,
+                  decision: Decision) -> list[str]:
+    """Why a covered money commitment still exceeds the grant (empty when it does not)."""
+    problems: list[str] = []
+    readable = _digits(text)
+    amounts = _granted_amounts(readable)
+    for money in amounts:
+        if not money.is_usd:
+            problems.append(f"the reply names {money}, but the decision grants US dollars only")
+        elif grant.ceiling is None:
+            problems.append(f"the reply names {money}, but the granted amount cannot be stated (it is not "
+                            "computable from the ticket)")
+        elif money.amount > grant.ceiling:
+            problems.append(f"the reply names {money}, above the {Money(amount=grant.ceiling)} the decision "
+                            f"({_describe(decision)}) grants")
+    usd = [m.amount for m in amounts if m.is_usd]
+    s, e = clause.start, clause.end
+    if (len(usd) >= 2 and grant.ceiling is not None and _has(lexicon.sum_words, stems, s, e)
+            and sum(usd) > grant.ceiling and max(usd) <= grant.ceiling):
+        problems.append(f"the reply adds amounts up to {Money(amount=sum(usd))}, above the "
+                        f"{Money(amount=grant.ceiling)} the decision grants")
+    for match in _PERCENT.finditer(readable):
+        if _PERCENT_CONTEXT.search(readable[max(0, match.start() - 30):match.start()]):
+            continue
+        percent = Decimal(match.group(1))
+        limit = grant.percent if grant.percent is not None else Decimal(100)
+        if percent > limit or (grant.prorated and percent >= 100):
+            problems.append(f"the reply names {percent:f}%, above the {limit:f}% the decision grants")
+    if (grant.prorated or grant.percent is not None) and _has(lexicon.full, stems, s, e):
+        what = "a pro-rated refund" if grant.prorated else f"a credit of {grant.percent:f}%"
+        problems.append(f"the reply promises a full amount, but the decision grants {what}")
+    for i in range(s, e):
+        factor = lexicon.multiples.get(stems[i])
+        if factor is not None and _has(lexicon.fact_bases, stems, i + 1, min(e, i + 6)):
+            limit = grant.percent if grant.percent is not None else Decimal(100)
+            if factor > limit:
+                problems.append(f"the reply promises {factor:f}% of a fee, above the {limit:f}% the decision "
+                                "grants")
+    return problems
+
+
+_NOT_PLAN_BEFORE = frozenset({"within", "in", "everi", "per"})
+
+
+def _quantities(text: str, units: dict[str, Decimal], excluded: frozenset[str]) -> list[Decimal]:
+    """Numbers with a unit ("for 8 hours", "a 12-month plan"), in the unit's measure; not "within 1 hour"."""
+    from sopilot.guard.lexicon import stem
+
+    found = []
+    for match in _QUANTITY.finditer(text):
+        factor = units.get(stem(match["unit"].lower()))
+        if factor is None:
+            continue
+        before = (match["before"] or "").split()
+        if before and stem(before[0].lower()) in excluded:
+            continue
+        try:
+            found.append(Decimal(match["n"]) * factor)
+        except InvalidOperation:
+            continue
+    return found
+
+
+def _action_limits(commitment: str, text: str, stems: list[str], clause: _Clause, grant: Grant,
+                   lexicon: Lexicon) -> list[str]:
+    """Why a granted action is promised beyond the grant's limits (empty when it is not)."""
+    s, e = clause.start, clause.end
+    problems = []
+    if commitment in ("account_create", "role_assign", "access_grant"):
+        if grant.role is not None and _has(lexicon.roles, stems, s, e):
+            problems.append(f"the reply grants a role above the {grant.role!r} the decision grants")
+        if not grant.financial_access and _has(lexicon.financial, stems, s, e):
+            problems.append("the reply grants access to financial data, which the decision does not grant")
+    if commitment == "access_grant":
+        if grant.access_level == "read" and _has(lexicon.write_access, stems, s, e):
+            problems.append("the reply grants more than the read-only access the decision grants")
+        if _has(lexicon.permanent, stems, s, e):
+            problems.append("the reply grants access without the time limit the decision sets")
+        if grant.access_hours is not None:
+            for hours in _quantities(_digits(text), dict(lexicon.duration_units), lexicon.not_duration_before):
+                if hours > grant.access_hours:
+                    problems.append(f"the reply grants access for {hours.normalize():f} hours, above the "
+                                    f"{grant.access_hours.normalize():f} the decision grants")
+    if commitment in ("payment_plan", "due_date_change") and grant.plan_months is not None:
+        for months in _quantities(_digits(text), dict(lexicon.plan_units), _NOT_PLAN_BEFORE):
+            if months > grant.plan_months:
+                problems.append(f"the reply promises a plan or extension of {months.normalize():f} months, above "
+                                f"the {grant.plan_months} the decision grants")
+    return problems
 
 
 def _describe(decision: Decision) -> str:
     return f"{decision.outcome} under {decision.policy or 'no policy'}"
 
 
-def _money_violations(clause: _Clause, decision: Decision) -> list[tuple[str, str, str]]:
-    allowance = decision.allowance
-    found = []
-    for kind, patterns, label in (("money", _MONEY_PATTERNS, "a refund or credit"),
-                                  ("other", _OTHER_PATTERNS, "a voucher, discount or waiver"),
-                                  ("replacement", _REPLACEMENT_PATTERNS, "a replacement")):
-        for pattern in patterns:
-            match = next((m for m in pattern.finditer(clause.text)
-                          if not _generic(clause.text, m) and _committed(clause, m.end())), None)
-            if match is None:
-                continue
-            evidence = clause.text
-            if kind not in allowance.kinds:
-                found.append(("unauthorized_refund", f"the reply confirms or promises {label}, which the decision "
-                              f"({_describe(decision)}) does not grant automatically", evidence))
-            elif kind == "money":
-                found += _amount_violations(clause.text, decision, evidence)
-            break
-    return found
+_KIND_LABEL = {"refund": "a refund or money back", "credit": "a credit or reduction of the bill",
+               "waiver": "a fee waiver, discount, voucher or free service", "replacement": "a replacement"}
 
 
-def _amount_violations(clause: str, decision: Decision, evidence: str) -> list[tuple[str, str, str]]:
-    allowance = decision.allowance
-    found = []
-    for money in _granted_amounts(clause):
-        if not money.is_usd:
-            found.append(("unauthorized_refund", f"the reply names {money}, but the decision grants US dollars only",
-                          evidence))
-        elif allowance.limit is None:
-            found.append(("unauthorized_refund", f"the reply names {money}, but the granted amount cannot be "
-                          "stated (it is not computable from the ticket)", evidence))
-        elif money.amount > allowance.limit:
-            found.append(("unauthorized_refund", f"the reply names {money}, above the {Money(amount=allowance.limit)} "
-                          f"the decision ({_describe(decision)}) allows", evidence))
-    if allowance.percent is not None:
-        for percent in _granted_percents(clause):
-            if percent > allowance.percent:
-                found.append(("unauthorized_refund", f"the reply names {percent:f}%, above the {allowance.percent:f}% "
-                              "the decision allows", evidence))
-    if allowance.prorated and _FULL.search(clause):
-        found.append(("unauthorized_refund", "the reply promises a full refund, but the decision grants a pro-rated "
-                      "one", evidence))
-    return found
-
-
-# ---- approvals and reserved actions -----------------------------------------------------------
-
-_GENERIC_COMMITMENTS = _patterns(
-    r"\b(?:is|are|was|were|has\s+been|have\s+been|'s\s+been|'ve\s+been|'s|'re|got|been|be)\s+(?:now\s+|already\s+|"
-    r"fully\s+|officially\s+)?(?:approved|granted|authori[sz]ed|unlocked|reset|waived|reinstated)\b",
-    rf"{_SUBJECT}{_CONTRACTION}?{_AUX_WORDS}\s+(?:approved|granted|authori[sz]ed|unlocked|reset|waived|reinstated)\b",
-    rf"{_SUBJECT}(?:{_CONTRACTION}|{_MODAL}){_AUX_WORDS}\s+(?:approve|grant|authori[sz]e|unlock|reset|waive|"
-    r"reinstate)\b",
-)
-"""Approvals and unlocks, whatever the policy; each policy's `reserved` patterns add its own actions."""
-
-
-@functools.lru_cache(maxsize=256)
-def _compiled(patterns: tuple[str, ...]) -> tuple[re.Pattern[str], ...]:
-    return tuple(re.compile(p, re.IGNORECASE) for p in patterns)
-
-
-def _commitment_violations(clause: _Clause, decision: Decision) -> list[tuple[str, str, str]]:
-    for pattern in (*_GENERIC_COMMITMENTS, *_compiled(decision.reserved)):
-        match = next((m for m in pattern.finditer(clause.text) if _committed(clause, m.end())), None)
-        if match:
+def _clause_violations(clause: _Clause, hits: list[_Hit], text: str, tokens: list[tuple[str, int, int]],
+                       stems: list[str], decision: Decision, lexicon: Lexicon,
+                       evidence: str) -> list[tuple[Code, str, str]]:
+    grant = decision.grant
+    found: list[tuple[Code, str, str]] = []
+    kinds = {h.frame.commitment: h.frame.kind for h in hits}
+    if "approval" in kinds.values():
+        for i in range(clause.start, clause.end):  # "approved your refund request" approves a refund
+            kind = lexicon.money_nouns.get(stems[i])
+            if kind is not None:
+                kinds.setdefault(kind, kind)
+        covered = [k for c, k in kinds.items() if k != "approval"
+                   and (k in grant.money_kinds or (k == "action" and c in grant.actions))]
+        if len(covered) < len(kinds) - 1 or not covered:
+            found.append(("unauthorized_commitment", f"the reply confirms an approval, which the decision "
+                          f"({_describe(decision)}) does not make", evidence))
+    clause_text = _clause_text(text, tokens, clause)
+    money_checked = False
+    for commitment, kind in kinds.items():
+        if kind == "approval":
+            continue
+        if kind in _KIND_LABEL:
+            if kind not in grant.money_kinds:
+                found.append(("unauthorized_refund", f"the reply confirms or promises {_KIND_LABEL[kind]}, which the "
+                              f"decision ({_describe(decision)}) does not grant", evidence))
+            elif kind != "replacement" and not money_checked:
+                money_checked = True
+                found += [("unauthorized_refund", problem, evidence)
+                          for problem in _money_limits(clause_text, stems, clause, grant, lexicon, decision)]
+            continue
+        if commitment not in grant.actions:
             team = f" ({decision.escalate_to})" if decision.escalate_to else ""
-            return [("unauthorized_commitment", f"the reply confirms or promises {match.group(0).strip()!r}, which the "
-                     f"decision ({_describe(decision)}) reserves for a person or team{team}", clause.text)]
-    return []
+            found.append(("unauthorized_commitment", f"the reply confirms or promises {commitment.replace('_', ' ')}, "
+                          f"which the decision ({_describe(decision)}) does not grant; it belongs to a person or "
+                          f"team{team}", evidence))
+            continue
+        found += [("unauthorized_commitment", problem, evidence)
+                  for problem in _action_limits(commitment, clause_text, stems, clause, grant, lexicon)]
+    return found
 
 
-def check(reply: str, decision: Decision) -> Verdict:
-    """Check a draft reply against a decision; pure and deterministic."""
-    text = reply.replace("\u2019", "'").replace("\u2018", "'")
-    found = _leaks(text)
-    for clause in _clauses(text):
-        found += _money_violations(clause, decision)
-        if decision.outcome != "automate":
-            found += _commitment_violations(clause, decision)
+def _undisguise(tokens: list[tuple[str, int, int]], norm: Normalized,
+                lexicon: Lexicon) -> list[tuple[str, int, int]]:
+    """Words written with letters of another script are read as the lexicon word one letter away, if any.
+
+    Folding maps a Greek "ρ" to the Latin "p" it looks like, so "ρefund" becomes "pefund"; a word whose
+    original letters were not all ASCII and that is one substitution from a commitment word is that word.
+    """
+    out = []
+    for word, start, end in tokens:
+        if word not in lexicon.vocabulary and len(word) >= 4 and not norm.original_span(start, end).isascii():
+            for candidate in lexicon.vocabulary:
+                if len(candidate) == len(word) and sum(a != b for a, b in zip(candidate, word)) == 1:
+                    word = candidate
+                    break
+        out.append((word, start, end))
+    return out
+
+
+def check(reply: str, decision: Decision, *, lexicon: Lexicon | None = None) -> Verdict:
+    """Check a draft reply against what the decision grants; pure and deterministic.
+
+    Raises:
+        InputError: the reply is longer than `MAX_REPLY_CHARS`.
+    """
+    if len(reply) > MAX_REPLY_CHARS:
+        raise InputError(f"the reply is {len(reply):,} characters, above the {MAX_REPLY_CHARS:,} the guard checks: "
+                         "shorten it")
+    lexicon = lexicon or load_lexicon()
+    norm = normalize(reply)
+    found = _leaks(norm)
+    language = _language(norm, lexicon)
+    if language is not None:
+        found.append(language)
+    else:
+        text = norm.prose
+        tokens = tokenize(text)
+        if norm.folded:
+            tokens = _undisguise(tokens, norm, lexicon)
+        stems = [t[0] for t in tokens]
+        leads: list[_Clause] = []
+        for clause in _clauses(text, tokens, lexicon):
+            if leads and leads[-1].sentence != clause.sentence:
+                leads = []
+            hits = _commitments(stems, clause.start, clause.end, lexicon)
+            if hits and _asserted(clause, leads, stems, lexicon):
+                stop = tokens[clause.end - 1][2]
+                while stop < len(text) and text[stop] in ".!?\"')]":
+                    stop += 1
+                evidence = norm.original_span(tokens[clause.start][1], stop)
+                found += _clause_violations(clause, hits, text, tokens, stems, decision, lexicon, evidence)
+            if clause.conditional:
+                leads.append(clause)
     violations = tuple(Violation(code=code, message=message, evidence=evidence)
                        for code, message, evidence in dict.fromkeys(found))
     return Verdict(verdict="blocked" if violations else "pass", violations=violations)

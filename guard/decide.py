@@ -22,6 +22,7 @@ from typing import Any
 
 from sopilot.guard.conditions import Evaluation, evaluate
 from sopilot.guard.facts import Ticket, normalize_sop_id, parse_ticket
+from sopilot.guard.grant import NO_GRANT, Grant
 from sopilot.core.money import USD, Money, cents, format_amount
 from sopilot.guard.policy import MONEY_TYPES, Policies, Policy, Rule
 
@@ -89,8 +90,8 @@ class Decision:
     rule: str | None = None
     """The id of the rule that decided, if one did."""
     allowance: Allowance = NO_ALLOWANCE
-    reserved: tuple[str, ...] = ()
-    """The policy's commitments (regular expressions) that a reply may make only when it automates."""
+    grant: Grant = NO_GRANT
+    """Every commitment a reply may make under this decision (the reply check is an allow-list)."""
     reply_template: str | None = None
     """The rule's customer-facing sentence, rendered by `guard.reply.compose_reply`."""
 
@@ -136,12 +137,28 @@ def _remuneration(rule: Rule, ticket: Ticket) -> tuple[Remuneration, Allowance]:
     return Remuneration(type=spec.type), allowance
 
 
+def _grant(rule: Rule, ticket: Ticket, remuneration: Remuneration, allowance: Allowance) -> Grant:
+    """What a reply may commit to under `rule`: the automatic remuneration, and the rule's actions with limits."""
+    kind = remuneration.type if allowance.kinds and remuneration.type in ("refund", "service_credit", "replacement") \
+        else "none"
+    limits: dict[str, Any] = {}
+    for name, fact in rule.limits.items():
+        value = getattr(ticket, fact)
+        limits[name] = value.amount if isinstance(value, Money) else value
+    if "plan_months" in limits and limits["plan_months"] is not None:
+        limits["plan_months"] = int(limits["plan_months"])
+    if "financial_access" in limits:
+        limits["financial_access"] = bool(limits["financial_access"])
+    return Grant(remuneration=kind, ceiling=allowance.limit, percent=allowance.percent, prorated=allowance.prorated,
+                 actions=rule.actions if rule.outcome == "automate" else frozenset(), **limits)
+
+
 def _from_rule(policy: Policy, rule: Rule, ticket: Ticket, reasons: list[str]) -> Decision:
     remuneration, allowance = _remuneration(rule, ticket)
     return Decision(policy=policy.id, outcome=rule.outcome, action=rule.action, escalate_to=rule.escalate_to,
                     approval_required=rule.approval_required, sla=rule.sla, remuneration=remuneration,
-                    reasons=_unique(reasons), rule=rule.id, allowance=allowance, reserved=policy.reserved,
-                    reply_template=rule.reply)
+                    reasons=_unique(reasons), rule=rule.id, allowance=allowance,
+                    grant=_grant(rule, ticket, remuneration, allowance), reply_template=rule.reply)
 
 
 def _review(policy_id: str | None, reasons: list[str], *, policy: Policy | None = None,
@@ -149,8 +166,7 @@ def _review(policy_id: str | None, reasons: list[str], *, policy: Policy | None 
     return Decision(policy=policy_id, outcome="manual_review", action=rule.action if rule else _REVIEW_ACTION,
                     escalate_to=EXCEPTION_QUEUE, approval_required=True, sla=None,
                     remuneration=Remuneration(type="pending"), reasons=_unique(reasons),
-                    rule=rule.id if rule else None, reserved=policy.reserved if policy else (),
-                    reply_template=rule.reply if rule else None)
+                    rule=rule.id if rule else None, reply_template=rule.reply if rule else None)
 
 
 def _under_policy(policy: Policy, ticket: Ticket, preamble: list[str]) -> Decision:
@@ -222,6 +238,11 @@ def decide(ticket: Ticket | Mapping[str, Any], policies: Policies, *, classify: 
     if policy is None:
         return _review(sop_id, [*preamble, f"no policy rules for {sop_id!r}: the handbook gives it no automation"])
     decision = _under_policy(policy, ticket, preamble)
+    money = decision.remuneration
+    if (decision.outcome == "automate" and money.type in MONEY_TYPES and money.amount is not None
+            and money.amount <= 0):
+        return _review(policy.id, [*decision.reasons, f"the {money.type.replace('_', ' ')} rounds to $0.00: there is "
+                                                      "nothing to automate"], policy=policy)
     if decision.outcome == "automate" and is_stopped(policy.id, stopped):
         stop = (f"{policy.id} is under Emergency Stop (SOPILOT_STOPPED_POLICIES): its automation reverts to manual "
                 "review (handbook §7)")

@@ -27,6 +27,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError
 
 from sopilot.guard.facts import FIELDS, PRIORITIES, FieldSpec, format_fact, normalize_role
+from sopilot.guard.lexicon import load_lexicon
 from sopilot.core.settings import Settings
 from sopilot.core.errors import ConfigError
 
@@ -106,6 +107,11 @@ class _RemunerationModel(_Strict):
     automatic: bool | None = None
 
 
+class _GrantsModel(_Strict):
+    actions: list[str] = []
+    limits: dict[Literal["access_level", "access_hours", "role", "plan_months", "financial_access"], str] = {}
+
+
 class _RuleModel(_Strict):
     id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     cite: str = Field(min_length=1)
@@ -116,6 +122,7 @@ class _RuleModel(_Strict):
     sla: str | None = None
     approval_required: bool
     remuneration: _RemunerationModel
+    grants: _GrantsModel = _GrantsModel()
     reply: str | None = None
     note: str | None = None
 
@@ -124,7 +131,6 @@ class _PolicyModel(_Strict):
     title: str = Field(min_length=1)
     cite: str = Field(min_length=1)
     rules: list[_RuleModel] = []
-    reserved: list[str] = []
     fallback: str | None = None
 
 
@@ -213,18 +219,20 @@ class Rule:
     remuneration: RemunerationRule
     reply: str | None
     note: str | None
+    actions: frozenset[str] = frozenset()
+    """The actions (ids of guard/lexicon.yaml) the rule performs, which a reply may therefore confirm."""
+    limits: Mapping[str, str] = dataclasses.field(default_factory=lambda: MappingProxyType({}))
+    """Limit name (`access_level`, `access_hours`, `role`, `plan_months`, `financial_access`) → the fact it is."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
 class Policy:
-    """One SOP's rules, the actions a reply may not confirm unless it automates, and the fallback note."""
+    """One SOP's rules and the fallback note."""
 
     id: str
     title: str
     cite: str
     rules: tuple[Rule, ...]
-    reserved: tuple[str, ...]
-    """Regular expressions of commitments that belong to the automated path (or to a team)."""
     fallback: str | None
     """Why no rule decides when none matches (e.g. the deciding fact is not a ticket field)."""
     facts: frozenset[str]
@@ -403,10 +411,25 @@ def _compile_rule(model: _RuleModel, thresholds: Mapping[str, Threshold]) -> Rul
     if model.outcome == "automate" and (model.escalate_to or not model.sla):
         raise _Problem("an automate rule needs 'sla' and no 'escalate_to'")
     _check_reply(model.reply)
+    known = load_lexicon().actions
+    unknown = [a for a in model.grants.actions if a not in known]
+    if unknown:
+        raise _Problem(f"grants.actions {', '.join(map(repr, unknown))} are not actions of guard/lexicon.yaml; use "
+                       f"one of {', '.join(sorted(known))}")
+    if model.grants.actions and model.outcome != "automate":
+        raise _Problem("only an automate rule can grant actions (a team or reviewer decides the others)")
+    tested = _facts_of(condition)
+    for name, fact in model.grants.limits.items():
+        if fact not in FIELDS:
+            raise _Problem(f"grants.limits.{name}: {fact!r} is not a ticket fact; valid facts: {', '.join(FIELDS)}")
+        if fact not in tested:
+            raise _Problem(f"grants.limits.{name}: the rule's 'when' does not test {fact}, so its value could be "
+                           "missing when the rule automates")
     return Rule(id=model.id, cite=model.cite, when=condition, outcome=model.outcome, action=model.action,
                 escalate_to=model.escalate_to, sla=model.sla, approval_required=model.approval_required,
                 remuneration=_compile_remuneration(model.remuneration, model, condition, thresholds),
-                reply=model.reply, note=model.note)
+                reply=model.reply, note=model.note, actions=frozenset(model.grants.actions),
+                limits=MappingProxyType(dict(model.grants.limits)))
 
 
 def _compile(model: _FileModel, source: Path) -> Policies:
@@ -432,15 +455,9 @@ def _compile(model: _FileModel, source: Path) -> Policies:
                 rules.append(_compile_rule(r, thresholds))
             except _Problem as exc:
                 raise ConfigError(f"{source.name}: {where}: {exc}") from None
-        for index, pattern in enumerate(p.reserved):
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ConfigError(f"{source.name}: policies.{sop_id}.reserved[{index}]: {pattern!r} is not a valid "
-                                  f"regular expression ({exc})") from None
         facts = frozenset().union(*(_facts_of(rule.when) for rule in rules))
         policies[sop_id] = Policy(id=sop_id, title=p.title, cite=p.cite, rules=tuple(rules),
-                                  reserved=tuple(p.reserved), fallback=p.fallback, facts=facts)
+                                  fallback=p.fallback, facts=facts)
     return Policies(source=source, document=model.document, thresholds=MappingProxyType(thresholds),
                     policies=MappingProxyType(policies), version=model.policy_version,
                     effective_date=model.effective_date)

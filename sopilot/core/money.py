@@ -26,7 +26,7 @@ _PREFIXES = {
     "chf": "CHF", "mxn": "MXN",
 }
 _SUFFIXES = {
-    "usd": USD, "dollar": USD, "dollars": USD, "us dollars": USD, "bucks": USD,
+    "$": USD, "us$": USD, "€": "EUR", "£": "GBP", "usd": USD, "dollar": USD, "dollars": USD, "us dollars": USD, "bucks": USD,
     "eur": "EUR", "euro": "EUR", "euros": "EUR", "gbp": "GBP", "pound": "GBP", "pounds": "GBP",
     "inr": "INR", "rupee": "INR", "rupees": "INR", "jpy": "JPY", "yen": "JPY", "cad": "CAD", "aud": "AUD",
     "canadian dollars": "CAD", "australian dollars": "AUD", "singapore dollars": "SGD", "hong kong dollars": "HKD",
@@ -34,11 +34,14 @@ _SUFFIXES = {
 }
 _PRE = "|".join(re.escape(p) for p in sorted(_PREFIXES, key=len, reverse=True))
 _SUF = "|".join(re.escape(s) for s in sorted(_SUFFIXES, key=len, reverse=True))
-_NUM = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?"
+_NUM = (r"\d{1,3}(?:,\d{3})+(?:\.\d{1,6})?"      # 1,250.00
+        r"|\d{1,3}(?:\.\d{3})+(?:,\d{1,2})?(?!\d)"  # 1.400,00 (read as the larger amount: the cautious one)
+        r"|\d{1,15},\d{1,2}(?![\d,])"              # 60,00
+        r"|\d{1,15}(?:\.\d{1,6})?")                # 150.01; longer numbers are not amounts a reply can grant
 _MULT = r"(?:\s?(?P<mult>[kK]|million|thousand)\b)?"
 _MENTION = re.compile(
     rf"(?:(?<![A-Za-z])(?P<pre>{_PRE})\s?(?P<num1>{_NUM}){_MULT.replace('mult', 'mult1')})"
-    rf"|(?:(?<![\w.,])(?P<num2>{_NUM}){_MULT.replace('mult', 'mult2')}\s?(?P<suf>{_SUF})\b)",
+    rf"|(?:(?<![\w.,])(?P<num2>{_NUM}){_MULT.replace('mult', 'mult2')}\s?(?P<suf>{_SUF})(?!\w))",
     re.IGNORECASE,
 )
 _WHOLE = re.compile(
@@ -69,7 +72,10 @@ def cents(value: Decimal) -> Decimal:
 
 
 def _number(text: str, mult: str | None) -> Decimal:
-    value = Decimal(text.replace(",", "").replace(" ", ""))
+    text = text.replace(" ", "")
+    if re.fullmatch(r"\d{1,3}(?:\.\d{3})+(?:,\d{1,2})?|\d+,\d{1,2}", text):
+        text = text.replace(".", "").replace(",", ".")
+    value = Decimal(text.replace(",", ""))
     return value * _MULTIPLIERS[mult.lower()] if mult else value
 
 

@@ -1,0 +1,330 @@
+"""The commitment vocabulary (`guard/lexicon.yaml`), validated and compiled for the reply check.
+
+Words are compared as Snowball English stems, so the data lists one form per word and the check
+reads every inflection. Loading validates the file with pydantic (unknown keys, empty frames and
+unknown kinds are errors that name their place) and builds an index from a phrase's first stem to
+the frames it can start, so reading a reply costs one dictionary look-up per word.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import re
+from collections.abc import Mapping
+from decimal import Decimal
+from pathlib import Path
+from types import MappingProxyType
+from typing import Literal
+
+import snowballstemmer
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from sopilot.core.errors import ConfigError
+
+LEXICON_FILE = Path(__file__).with_name("lexicon.yaml")
+MONEY_KINDS = frozenset({"refund", "credit", "waiver", "replacement"})
+GAP = "..."
+GAP_WORDS = 4
+
+_TOKEN = re.compile(r"""
+    n't                          # "haven't" -> "have" + "n't"
+    | '(?:ve|ll|re|d|m|s)\b      # "we've" -> "we" + "'ve"
+    | [a-z0-9]+(?=n't)
+    | [a-z0-9]+(?:-[a-z0-9]+)*   # "read-only", "two-factor", "2024-06-12"
+    | [$€£¥₹%+]
+    """, re.VERBOSE)
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+@functools.lru_cache(maxsize=1)
+def _stemmer():
+    return snowballstemmer.stemmer("english")
+
+
+_STEMS: dict[str, str] = {}
+_OVERRIDES: dict[str, str] = {}
+
+
+def stem(word: str) -> str:
+    """The Snowball English stem of a lower-case word (cached: replies repeat their words)."""
+    found = _STEMS.get(word)
+    if found is None:
+        if word[0] in "'$€£¥₹%+" or word == "n't" or word[0].isdigit():
+            found = word
+        elif word in _OVERRIDES:
+            found = _OVERRIDES[word]
+        else:
+            found = _stemmer().stemWord(word)
+        if len(_STEMS) < 200_000:
+            _STEMS[word] = found
+    return found
+
+
+def tokenize(text: str) -> list[tuple[str, int, int]]:
+    """(stem, start, end) of every word of `text` (ASCII case folded; offsets into `text`)."""
+    lowered = text.translate(_ASCII_LOWER)
+    return [(stem(m.group(0)), m.start(), m.end()) for m in _TOKEN.finditer(lowered)]
+
+
+def phrase(text: str) -> tuple[str, ...]:
+    """A lexicon phrase as a tuple of stems; `...` stays as the gap marker."""
+    words: list[str] = []
+    for part in text.split():
+        if part == GAP:
+            words.append(GAP)
+        else:
+            words.extend(s for s, _, _ in tokenize(part))
+    return tuple(words)
+
+
+# ---- the file's schema ----------------------------------------------------------------------------
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _FrameModel(_Strict):
+    terms: list[str] = Field(min_length=1)
+    with_: list[str] | None = Field(default=None, alias="with", min_length=1)
+    not_after: list[str] = []
+    not_before: list[str] = []
+    window: int = Field(default=6, ge=1, le=20)
+
+
+class _CommitmentModel(_Strict):
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    kind: Literal["refund", "credit", "waiver", "replacement", "action", "approval"]
+    sources: list[str] = Field(min_length=1)
+    frames: list[_FrameModel] = Field(min_length=1)
+
+
+class _CuesModel(_Strict):
+    negation: list[str]
+    negation_exceptions: list[str]
+    hedge: list[str]
+    offer: list[str]
+    condition: list[str]
+    offer_condition: list[str]
+    temporal: list[str]
+    review: list[str]
+    topic_heads: list[str]
+    neutral: list[str]
+
+
+class _LimitsModel(_Strict):
+    roles: list[str]
+    financial: list[str]
+    write_access: list[str]
+    permanent: list[str]
+    full: list[str]
+    multiples: dict[str, Decimal]
+    fact_bases: list[str]
+    duration_units: dict[str, Decimal]
+    not_duration_before: list[str]
+    plan_units: dict[str, Decimal]
+    sum_words: list[str]
+
+
+class _LanguageModel(_Strict):
+    english: list[str] = Field(min_length=20)
+    other: list[str] = Field(min_length=20)
+
+
+class _FileModel(_Strict):
+    version: Literal[1]
+    stem_overrides: dict[str, str] = {}
+    cues: _CuesModel
+    money_objects: list[str]
+    commitments: list[_CommitmentModel] = Field(min_length=1)
+    limits: _LimitsModel
+    language: _LanguageModel
+
+
+# ---- compiled form ---------------------------------------------------------------------------------
+
+Phrase = tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Frame:
+    """One way a commitment is written: a term, optionally with a companion word nearby."""
+
+    commitment: str
+    kind: str
+    terms: tuple[Phrase, ...]
+    companions: tuple[Phrase, ...] | None
+    not_after: tuple[Phrase, ...]
+    not_before: tuple[Phrase, ...]
+    window: int
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class PhraseSet:
+    """Phrases indexed by their first stem, for matching at a word position."""
+
+    by_first: Mapping[str, tuple[Phrase, ...]]
+
+    def match_at(self, stems: list[str], i: int, end: int) -> int:
+        """The end index of the longest phrase starting at `i` (before `end`), or -1."""
+        best = -1
+        for candidate in self.by_first.get(stems[i], ()):
+            stop = _match(candidate, stems, i, end)
+            if stop > best:
+                best = stop
+        return best
+
+    def found(self, stems: list[str], start: int, end: int) -> bool:
+        """Whether any phrase occurs in `stems[start:end]`."""
+        return any(self.match_at(stems, i, end) >= 0 for i in range(start, end) if stems[i] in self.by_first)
+
+
+def _match(candidate: Phrase, stems: list[str], i: int, end: int) -> int:
+    j = i
+    k = 0
+    while k < len(candidate):
+        word = candidate[k]
+        if word == GAP:
+            nxt = candidate[k + 1]
+            for skip in range(GAP_WORDS + 1):
+                if j + skip < end and stems[j + skip] == nxt:
+                    j += skip
+                    break
+            else:
+                return -1
+            k += 1
+            continue
+        if j >= end or stems[j] != word:
+            return -1
+        j += 1
+        k += 1
+    return j
+
+
+def _phrase_set(items: list[str] | tuple[str, ...]) -> PhraseSet:
+    index: dict[str, list[Phrase]] = {}
+    for item in items:
+        p = phrase(item)
+        if p and p[0] != GAP:
+            index.setdefault(p[0], []).append(p)
+    return PhraseSet(by_first=MappingProxyType({k: tuple(v) for k, v in index.items()}))
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Lexicon:
+    """The compiled vocabulary: cue phrase sets, frames indexed by the first stem of their terms, limits."""
+
+    negation: PhraseSet
+    negation_exceptions: PhraseSet
+    hedge: PhraseSet
+    offer: PhraseSet
+    condition: PhraseSet
+    offer_condition: PhraseSet
+    temporal: PhraseSet
+    review: PhraseSet
+    neutral: PhraseSet
+    """Idioms that neutralise their words ("get back to you" carries no money back)."""
+    frames: tuple[Frame, ...]
+    term_index: Mapping[str, tuple[tuple[Phrase, Frame], ...]]
+    commitment_kinds: Mapping[str, str]
+    roles: PhraseSet
+    financial: PhraseSet
+    write_access: PhraseSet
+    permanent: PhraseSet
+    full: PhraseSet
+    multiples: Mapping[str, Decimal]
+    fact_bases: PhraseSet
+    duration_units: Mapping[str, Decimal]
+    not_duration_before: frozenset[str]
+    plan_units: Mapping[str, Decimal]
+    sum_words: PhraseSet
+    english: frozenset[str]
+    other_languages: frozenset[str]
+    vocabulary: frozenset[str]
+    money_nouns: Mapping[str, str] = dataclasses.field(default_factory=lambda: MappingProxyType({}))
+    """One-word money terms → their kind ("refund" → refund), to read what an approval approves."""
+    """Every stem of a commitment term or companion (to read a word disguised with letters of another script)."""
+
+    @property
+    def actions(self) -> frozenset[str]:
+        """Ids of the actions a policy's grant may list."""
+        return frozenset(c for c, kind in self.commitment_kinds.items() if kind == "action")
+
+
+def _describe(error: dict) -> str:
+    loc = ".".join(str(p) for p in error["loc"])
+    if error["type"] == "extra_forbidden":
+        return f"{loc}: unknown key"
+    return f"{loc}: {error['msg']}"
+
+
+@functools.lru_cache(maxsize=4)
+def load_lexicon(path: str | Path = LEXICON_FILE) -> Lexicon:
+    """Load, validate and compile the lexicon (cached).
+
+    Raises:
+        ConfigError: the file is missing, not YAML, or breaks the schema; the message says where.
+    """
+    source = Path(path)
+    try:
+        raw = yaml.safe_load(source.read_text(encoding="utf-8"))
+    except OSError:
+        raise ConfigError(f"lexicon file {str(source)!r} not found: restore guard/lexicon.yaml from git") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source.name}: not valid YAML ({str(exc).splitlines()[0]}); fix the file") from None
+    try:
+        model = _FileModel.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(_describe(e) for e in exc.errors()[:3])
+        raise ConfigError(f"{source.name}: {problems}") from None
+    if model.stem_overrides != _OVERRIDES:
+        _OVERRIDES.clear()
+        _OVERRIDES.update({k.lower(): v.lower() for k, v in model.stem_overrides.items()})
+        _STEMS.clear()
+    seen: set[str] = set()
+    frames: list[Frame] = []
+    kinds: dict[str, str] = {}
+    for index, c in enumerate(model.commitments):
+        if c.id in seen:
+            raise ConfigError(f"{source.name}: commitments[{index}]: id {c.id!r} is used twice")
+        seen.add(c.id)
+        kinds[c.id] = c.kind
+        for f in c.frames:
+            companions = f.with_
+            if companions is not None and any(item == "*money_objects" for item in companions):
+                companions = model.money_objects
+            frames.append(Frame(
+                commitment=c.id, kind=c.kind, terms=tuple(filter(None, map(phrase, f.terms))),
+                companions=None if companions is None else tuple(filter(None, map(phrase, companions))),
+                not_after=tuple(filter(None, map(phrase, [*f.not_after, *model.cues.topic_heads]))),
+                not_before=tuple(filter(None, map(phrase, f.not_before))), window=f.window))
+    term_index: dict[str, list[tuple[Phrase, Frame]]] = {}
+    for frame in frames:
+        for term in frame.terms:
+            term_index.setdefault(term[0], []).append((term, frame))
+    cues, limits = model.cues, model.limits
+    vocabulary = frozenset(word for frame in frames for p in (*frame.terms, *(frame.companions or ()))
+                           for word in p if word != GAP and len(word) >= 4 and word.isalpha())
+    money_nouns = {term[0]: frame.kind for frame in frames if frame.kind in ("refund", "credit") and frame.companions
+                   is not None for term in frame.terms if len(term) == 1 and term[0].isalpha()
+                   and frame is next(f for f in frames if f.commitment == frame.commitment)}
+    return Lexicon(
+        money_nouns=MappingProxyType(money_nouns), vocabulary=vocabulary, negation=_phrase_set(cues.negation), negation_exceptions=_phrase_set(cues.negation_exceptions),
+        hedge=_phrase_set(cues.hedge), offer=_phrase_set(cues.offer), condition=_phrase_set(cues.condition),
+        offer_condition=_phrase_set(cues.offer_condition), temporal=_phrase_set(cues.temporal),
+        review=_phrase_set(cues.review), neutral=_phrase_set(cues.neutral), frames=tuple(frames),
+        term_index=MappingProxyType({k: tuple(v) for k, v in term_index.items()}),
+        commitment_kinds=MappingProxyType(kinds),
+        roles=_phrase_set(limits.roles), financial=_phrase_set(limits.financial),
+        write_access=_phrase_set(limits.write_access), permanent=_phrase_set(limits.permanent),
+        full=_phrase_set(limits.full),
+        multiples=MappingProxyType({phrase(k)[0]: v for k, v in limits.multiples.items()}),
+        fact_bases=_phrase_set(limits.fact_bases),
+        duration_units=MappingProxyType({stem(k): v for k, v in limits.duration_units.items()}),
+        not_duration_before=frozenset(stem(w) for w in limits.not_duration_before if " " not in w),
+        plan_units=MappingProxyType({stem(k): v for k, v in limits.plan_units.items()}),
+        sum_words=_phrase_set(limits.sum_words),
+        english=frozenset(w.lower() for w in model.language.english),
+        other_languages=frozenset(w.lower() for w in model.language.other) - frozenset(
+            w.lower() for w in model.language.english))

@@ -1,0 +1,233 @@
+"""One normalisation before every check: the text the guard reads, and the way back to the original.
+
+A draft can hide a promise from a reader that looks only at code points: "re\u200bfunded" with a
+zero-width space, "rеfund" with a Cyrillic "е", "**refunded**", "<b>refunded</b>", "&#36;420",
+"ｒｅｆｕｎｄ", or "re-\\nfunded" across a line break. `normalize` undoes each of those, in order:
+
+1. HTML: tags are dropped (block-level tags become a line break) and entities decoded;
+2. Unicode NFKC (full-width, ligatures, mathematical letters, no-break spaces become plain text);
+3. invisible and control characters removed (format characters such as zero-width joiners, bidi
+   controls and soft hyphens; C0/C1 controls such as NUL; variation selectors);
+4. confusable letters folded to their Latin skeleton, with the Unicode confusables table shipped by
+   the maintained `confusable-homoglyphs` package, and diacritics stripped;
+5. Markdown: emphasis markers and code ticks removed, `[text](url)` links flattened to their text;
+6. broken lines re-joined: a word hyphenated across a line break is rejoined, and a single line break
+   inside a sentence becomes a space; blank lines and list items stay breaks.
+
+Two texts come out: `plain` (steps 1-4: placeholders such as `__NAME__` and SQL are looked for here,
+before Markdown flattening could erase the underscores) and `prose` (all steps: commitments are read
+here). Each keeps an offset map, so evidence quotes the *original* characters of a span (`original_span`).
+Every step is one regular-expression pass or one `str.translate`, so time and memory are linear in the
+length of the text.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import html
+import json
+import re
+import sys
+import unicodedata
+from array import array
+from importlib import resources
+
+_BLOCK_TAGS = frozenset(
+    "address article aside blockquote br dd div dl dt fieldset figcaption figure footer form h1 h2 h3 h4 h5 h6 "
+    "header hr li main nav ol p pre section table tbody td tfoot th thead tr ul".split())
+_INLINE_TAGS = frozenset(
+    "a abbr b bdi bdo big cite code del dfn em font i img ins kbd mark q s samp small span strike strong sub sup "
+    "time tt u var wbr html body head meta title style script center label button input".split())
+_TAG = re.compile(r"""
+    < /? (?P<name>[A-Za-z][A-Za-z0-9]{0,10}) \b   # <b>, </strong>, <span class="x">, <br/>
+    (?: [^<>"']{0,300} | "[^"]{0,300}" | '[^']{0,300}' )*? /? >
+    """, re.VERBOSE)
+_ENTITY = re.compile(r"""
+    & (?: \#[0-9]{1,7} | \#[xX][0-9A-Fa-f]{1,6} | [A-Za-z][A-Za-z0-9]{1,31} ) ;?   # &#36; &#x24; &nbsp &dollar;
+    """, re.VERBOSE)
+_NON_ASCII_RUN = re.compile(r"[^\x00-\x7f]+")
+_EMPHASIS = re.compile(r"""
+    (?<![\w*~`]) (?P<mark>\*{1,3}|~~|`{1,3}) (?=\S) (?P<body>[^\n]{1,500}?) (?<=\S) (?P=mark) (?![\w*~`])  # **bold** `x`
+    | (?<![\w_]) (?P<umark>_{1,3}) (?=[^\s_]) (?P<ubody>[^\n_]{1,500}?[a-z][^\n_]{0,500}?) (?<=[^\s_]) (?P=umark)
+      (?![\w_])                                                                             # _em_, not __NAME__
+    """, re.VERBOSE)
+_LINK = re.compile(r"""
+    !? \[ (?P<text>[^\[\]\n]{0,300}) \] \( (?P<url>[^()\s]{0,2000}) (?:\s+"[^"\n]{0,200}")? \)   # [text](https://x)
+    """, re.VERBOSE)
+_HYPHEN_BREAK = re.compile(r"(?<=[A-Za-z])-[ \t]*\r?\n[ \t]*(?=[a-z])")  # "re-\nfunded"
+_LINE_BREAK = re.compile(r"""
+    (?<=[^\s.!?:;])        # the line does not end a sentence ...
+    [ \t]* \r?\n [ \t]*    # ... one line break ...
+    (?![\s\-*+•>#|]|\d+[.)]\s)  # ... not a blank line, a list item, a quote, a heading or a table row
+    """, re.VERBOSE)
+
+
+def _invisible_table() -> dict[int, None]:
+    table: dict[int, None] = {}
+    for code in range(0x10000):
+        if unicodedata.category(chr(code)) in ("Cf", "Cc") and chr(code) not in "\n\t\r":
+            table[code] = None
+    for start, end in ((0xFE00, 0xFE0F), (0xE0000, 0xE007F), (0xE0100, 0xE01EF), (0x1BCA0, 0x1BCA3),
+                       (0x1D173, 0x1D17A)):
+        for code in range(start, end + 1):
+            table[code] = None
+    table[0x034F] = None  # combining grapheme joiner
+    table[0x115F] = table[0x1160] = table[0x3164] = table[0xFFA0] = None  # Hangul fillers render blank
+    return table
+
+
+_INVISIBLE = _invisible_table()
+_INVISIBLE_RE = re.compile("[" + "".join(re.escape(chr(c)) for c in sorted(_INVISIBLE) if c < 0x10000)
+                           + "\U000e0000-\U000e007f\U000e0100-\U000e01ef\U0001bca0-\U0001bca3\U0001d173-\U0001d17a]")
+
+
+@functools.lru_cache(maxsize=1)
+def _confusables() -> dict[str, str]:
+    """Character → Latin letter or digit it is confusable with, from the Unicode confusables data.
+
+    Read from the data file `confusable-homoglyphs` ships (loaded only when a text has non-ASCII
+    letters, and without importing the package's module, which pulls in urllib).
+    """
+    data = json.loads(resources.files("confusable_homoglyphs").joinpath("confusables.json").read_text("utf-8"))
+    table: dict[str, str] = {}
+    for char, glyphs in data.items():
+        if len(char) != 1 or char.isascii():
+            continue
+        for glyph in glyphs:
+            target = glyph.get("c", "")
+            if len(target) == 1 and target.isascii() and target.isalnum():
+                table[char] = target
+                break
+    return table
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Normalized:
+    """The normalised texts and, for each, the original offset of every character."""
+
+    original: str
+    plain: str
+    """HTML decoded, NFKC, invisible characters removed, confusables folded (Markdown kept)."""
+    prose: str
+    """`plain` with Markdown flattened and broken lines re-joined."""
+    plain_map: array
+    prose_map: array
+    folded: bool
+    """Whether any character was folded from another script (a hint that a word may be disguised)."""
+
+    def original_span(self, start: int, end: int, *, prose: bool = True) -> str:
+        """The original characters behind `[start, end)` of `prose` (or of `plain`)."""
+        mapping = self.prose_map if prose else self.plain_map
+        if not len(mapping) or start >= end:
+            return ""
+        first = mapping[min(start, len(mapping) - 1)]
+        last = mapping[min(end, len(mapping)) - 1]
+        return self.original[first:last + 1].strip() or self.original[first:last + 1]
+
+
+class _Builder:
+    """Accumulates replaced text and, per output character, the offset it came from."""
+
+    __slots__ = ("parts", "offsets")
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.offsets = array("l")
+
+    def keep(self, text: str, mapping: array, start: int, end: int) -> None:
+        if end > start:
+            self.parts.append(text[start:end])
+            self.offsets.extend(mapping[start:end])
+
+    def put(self, replacement: str, origin: int) -> None:
+        if replacement:
+            self.parts.append(replacement)
+            self.offsets.extend([origin] * len(replacement))
+
+    def result(self) -> tuple[str, array]:
+        return "".join(self.parts), self.offsets
+
+
+def _substitute(text: str, mapping: array, pattern: re.Pattern[str], replace) -> tuple[str, array]:
+    """One pass of `pattern` over `text`; `replace(match)` gives the new text for each match."""
+    if pattern.search(text) is None:
+        return text, mapping
+    out = _Builder()
+    position = 0
+    for match in pattern.finditer(text):
+        out.keep(text, mapping, position, match.start())
+        replacement = replace(match)
+        if isinstance(replacement, tuple):  # (a piece of the match kept as it is, its offset in the match)
+            start = match.start() + replacement[1]
+            out.keep(text, mapping, start, start + len(replacement[0]))
+        else:
+            out.put(replacement, mapping[match.start()])
+        position = match.end()
+    out.keep(text, mapping, position, len(text))
+    return out.result()
+
+
+def _tag(match: re.Match[str]) -> str:
+    name = match["name"].lower()
+    if name in _BLOCK_TAGS:
+        return "\n"
+    if name in _INLINE_TAGS:
+        return ""
+    return match.group(0)  # "<CUSTOMER_NAME>" is template text, not HTML: keep it for the placeholder check
+
+
+def _entity(match: re.Match[str]) -> str:
+    decoded = html.unescape(match.group(0))
+    return decoded if decoded != match.group(0) else match.group(0)
+
+
+_PUNCTUATION = str.maketrans({"\u2018": "'", "\u2019": "'", "\u02bc": "'", "\u201b": "'", "\u2032": "'",
+                              "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u2010": "-", "\u2011": "-"})
+
+
+def _fold_run(match: re.Match[str]) -> str:
+    run = unicodedata.normalize("NFKC", match.group(0)).translate(_PUNCTUATION)
+    table = _confusables()
+    folded = "".join(table.get(char, char) if char.isalnum() else char for char in run)
+    stripped = "".join(c for c in unicodedata.normalize("NFD", folded) if not unicodedata.combining(c))
+    return unicodedata.normalize("NFC", stripped)
+
+
+def _link(match: re.Match[str]) -> tuple[str, int]:
+    return match["text"], 1
+
+
+def _emphasis(match: re.Match[str]) -> tuple[str, int]:
+    if match["mark"]:
+        return match["body"], len(match["mark"])
+    return match["ubody"], len(match["umark"])
+
+
+def normalize(text: str) -> Normalized:
+    """Normalise a draft reply for checking (see the module docstring for the steps and why)."""
+    mapping = array("l", range(len(text)))
+    current = text
+    if "<" in current:
+        current, mapping = _substitute(current, mapping, _TAG, _tag)
+    if "&" in current:
+        current, mapping = _substitute(current, mapping, _ENTITY, _entity)
+    folded = False
+    if not current.isascii():
+        current, mapping = _substitute(current, mapping, _INVISIBLE_RE, lambda m: "")
+        before = current
+        current, mapping = _substitute(current, mapping, _NON_ASCII_RUN, _fold_run)
+        folded = current != before
+    else:
+        current, mapping = _substitute(current, mapping, _INVISIBLE_RE, lambda m: "")
+    plain, plain_map = current, mapping
+    if "[" in current:
+        current, mapping = _substitute(current, mapping, _LINK, _link)
+    if "*" in current or "_" in current or "`" in current or "~" in current:
+        current, mapping = _substitute(current, mapping, _EMPHASIS, _emphasis)
+        current, mapping = _substitute(current, mapping, _EMPHASIS, _emphasis)  # nested: ***x*** or **_x_**
+    if "\n" in current:
+        current, mapping = _substitute(current, mapping, _HYPHEN_BREAK, lambda m: "")
+        current, mapping = _substitute(current, mapping, _LINE_BREAK, lambda m: " ")
+    return Normalized(original=text, plain=sys.intern(plain) if len(plain) < 64 else plain, prose=current,
+                      plain_map=plain_map, prose_map=mapping, folded=folded)
