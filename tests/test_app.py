@@ -79,6 +79,21 @@ def events(kind: str | None = None):
     return audit.recent(Settings.from_env(), kind=kind)
 
 
+def signed_in(at: AppTest, role: str, name: str = "sam") -> AppTest:
+    """Sign in through the sidebar with a real key of `role` (sopilot.identity)."""
+    from sopilot.core.settings import Settings
+    from sopilot.identity import open_keys
+
+    key = open_keys(Settings.from_env()).create(name=name, role=role).key
+    at.sidebar.text_input(key="sign_in_key").set_value(key)
+    return _submit(at)
+
+
+def _submit(at: AppTest) -> AppTest:
+    form_button = next(b for b in at.sidebar.button if "Sign in" in str(b.label))
+    return form_button.click().run()
+
+
 def test_question_gives_sop_checklist_decision_card_citations_and_reply(env):
     at = ask(app().run(), "customer double charged $180, can I refund?")
     no_errors(at)
@@ -87,116 +102,138 @@ def test_question_gives_sop_checklist_decision_card_citations_and_reply(env):
     assert any("payment gateway" in c.label for c in at.checkbox), "the procedure is a checklist"
     decision = card(at)
     assert "Escalate" in decision and "Billing Specialist" in decision and "4 business hours" in decision
-    assert "approval" in decision.lower() and "required" in decision
     assert "$180.00 is above $150.00" in decision
     assert any("support-automation-handbook.md, lines" in e.label for e in at.expander), "citations expand"
     reply = reply_box(at).value
     assert "Billing Specialist" in reply and "not issued any refund" in reply
     assert at.sidebar.selectbox(key="policy_0").value == "A.1"
-    assert at.sidebar.text_input(key="fact_0_amount").value == "$180.00", "prefilled by the guard's money parser"
-    assert [e.kind for e in events()] == ["suggestion_made"]
+    assert at.sidebar.text_input(key="fact_0_amount").value == "$180"
+    assert any("read from the customer's words" in c.value and "$180" in c.value for c in at.sidebar.caption)
+    [event] = events("suggestion_made")
+    assert event.ticket_id and event.ticket_id.startswith("T-")
+    assert event.detail["facts"]["amount"]["source"] == "customer"
 
 
-def test_changing_a_fact_reruns_the_decision_at_once(env):
-    at = ask(app().run(), "customer double charged $180, can I refund?")
-    at.sidebar.text_input(key="fact_0_amount").set_value("$120").run()
-    assert "Manual review" in card(at) and "priority is missing" in card(at)
-    at.sidebar.selectbox(key="fact_0_priority").set_value("Low").run()
+def test_facts_typed_in_a_note_are_read_and_decide(env):
+    at = ask(app().run(), "user locked out after five failed logins, high priority")
     no_errors(at)
+    assert at.sidebar.selectbox(key="fact_0_priority").value == "High"
+    assert at.sidebar.number_input(key="fact_0_failed_login_attempts").value == 5
     decision = card(at)
-    assert "Automate" in decision and "$120.00 is at most $150.00" in decision
-    assert "refund of $120.00" in reply_box(at).value
+    assert "priority is missing" not in decision and "failed_login_attempts is missing" not in decision
+    assert "B.1" in decision
 
 
-def test_a_bad_fact_is_reported_and_the_decision_kept(env):
-    at = ask(app().run(), "customer double charged $180, can I refund?")
-    at.sidebar.text_input(key="fact_0_amount").set_value("a lot").run()
-    assert not at.exception
-    assert any("amount 'a lot' is not an amount of money" in e.value for e in at.sidebar.error)
-    assert "Escalate" in card(at)
+def test_automating_on_the_customers_words_waits_for_one_click_confirmation(env):
+    at = ask(app().run(), "Hi, you charged me twice, $60 for the same order. Low priority. Thanks, Maria")
+    no_errors(at)
+    assert "Automate" in card(at)
+    assert not [t for t in at.text_area if t.key.startswith("reply_")], "no reply before the facts are confirmed"
+    assert any("only the customer said" in w.value and "amount" in w.value for w in at.warning)
+    at.button(key="confirm_0").click().run()
+    no_errors(at)
+    reply = reply_box(at).value
+    assert reply.startswith("Hi Maria,") and "refund of $60.00" in reply
+    assert [e.kind for e in events()][:1] == ["facts_confirmed"]
 
 
-def test_the_fields_shown_are_those_of_the_matched_policy(env):
-    at = ask(app().run(), "I cancelled my subscription 10 days after paying, I want my money back")
-    assert at.sidebar.selectbox(key="policy_0").value == "A.2"
-    keys = {w.key for w in [*at.sidebar.selectbox, *at.sidebar.text_input, *at.sidebar.number_input]}
-    assert {"fact_0_priority", "fact_0_amount", "fact_0_days_since_payment"} <= keys
-    assert "fact_0_tenure_months" not in keys
-    at.sidebar.selectbox(key="policy_0").set_value("I.2").run()
-    keys = {w.key for w in at.sidebar.number_input}
-    assert {"fact_0_tenure_months", "fact_0_failed_payments", "fact_0_plan_months"} <= keys
-
-
-def test_follow_up_keeps_the_ticket_and_its_facts(env):
+def test_tickets_are_explicit_and_survive_a_reload(env):
     at = ask(app().run(), "customer double charged $120 on the March invoice")
+    at.sidebar.text_input(key="ticket_id_0").set_value("RT-4242").run()
     at.sidebar.selectbox(key="fact_0_priority").set_value("Medium").run()
     assert "Automate" in card(at)
-    at = ask(at, "can I refund it right away?")
+    workspace = at.query_params["ws"][0] if isinstance(at.query_params["ws"], list) else at.query_params["ws"]
+    # A message that opens with a greeting and is about something else asks before it joins the ticket.
+    at = ask(at, "Hello, I can't log in to my account after several failed attempts")
+    assert any("may be a different ticket" in w.value for w in at.warning)
+    at.button(key="pending_new").click().run()
     no_errors(at)
-    assert "Automate" in card(at) and "A.1" in card(at)
-    assert at.sidebar.selectbox(key="fact_0_priority").value == "Medium"
-    assert len(at.chat_message) == 4
+    assert "RT-4242" in [b.label.split(" · ")[0] for b in at.sidebar.button if b.key and b.key.startswith("open_")]
+    # A reload (a new session with the same URL) restores the ticket, its facts and its decision.
+    again = app()
+    again.query_params["ws"] = workspace
+    again.query_params["ticket"] = "RT-4242"
+    again.run()
+    no_errors(again)
+    assert "Ticket **RT-4242**" in [c.value for c in again.caption]
+    assert next(b for b in again.sidebar.selectbox if b.key.endswith("_priority")).value == "Medium"
+    assert "Automate" in card(again)
+    assert {e.ticket_id for e in events("suggestion_made")} >= {"RT-4242"}
 
 
-def test_blocked_edit_shows_the_violation_and_cannot_be_sent(env):
+def test_alternatives_switch_with_one_click_and_record_the_wrong_sop(env):
+    at = ask(app().run(), "customer double charged $180, can I refund?")
+    buttons = [b for b in at.button if b.key and b.key.startswith("alt_0_")]
+    assert 1 <= len(buttons) <= 2
+    assert sum("% match" in m.value or "confidence" in m.value for m in at.markdown) == 3
+    buttons[0].click().run()
+    no_errors(at)
+    [wrong] = events("wrong_sop")
+    assert wrong.detail["wrong"] == "A.1" and wrong.detail["relevant"][0] != "A.1"
+    assert at.sidebar.selectbox(key="policy_0").value == wrong.detail["relevant"][0]
+    from sopilot import audit
+    from sopilot.core.settings import Settings
+
+    assert audit.labelled_examples(audit.open_log(Settings.from_env()).iter_all()) == [
+        {"query": "customer double charged $180, can I refund?", "relevant": wrong.detail["relevant"]}]
+
+
+def test_a_blocked_edit_is_logged_hidden_from_copy_and_replaced_in_one_click(env):
     at = ask(app().run(), "Customer was charged $420 twice for the same invoice")
-    reply_box(at).set_value("Good news: we have refunded the $420 to your card.").run()
-    errors = [e.value for e in at.error]
-    assert any("unauthorized_refund" in e for e in errors), errors
-    assert any(m.value == "**Compliant alternative**" for m in at.markdown)
-    assert at.button(key="send_edit_0").disabled
+    promise = "Hi Maria,\n\nGood news: we have refunded the $420 to your card.\n\nBest,\nAna"
+    reply_box(at).set_value(promise).run()
+    assert any("unauthorized_refund" in e.value for e in at.error)
+    assert all("refunded the $420" not in c.value for c in at.code), "the Copy box never shows blocked text"
+    assert at.button(key="send_0").disabled
+    assert not [b for b in at.button if b.key == "override_0"], "an agent who is not signed in cannot override"
+    at.run()
+    [blocked] = events("edit_blocked")
+    assert blocked.reply == promise and blocked.verdict == "blocked"
+    at.button(key="take_0").click().run()
+    no_errors(at)
+    text = reply_box(at).value
+    assert text.startswith("Hi Maria,") and text.endswith("Best,\nAna") and "Billing Specialist" in text
     at.button(key="send_0").click().run()
+    at.run()
     [sent] = events("reply_sent")
-    assert sent.send_mode == "as_is" and "refunded" not in sent.reply, "only the guarded reply goes out"
+    assert (sent.verdict, sent.send_mode, sent.ticket_id) == ("pass", "edited", blocked.ticket_id)
+    assert sent.reply == text and at.button(key="send_0").disabled
 
 
-def test_override_needs_a_justification(env):
-    at = ask(app().run(), "Customer was charged $420 twice for the same invoice")
+def test_only_a_senior_sees_the_override_and_it_keeps_the_violations(env):
+    at = signed_in(app().run(), "senior")
+    at = ask(at, "Customer was charged $420 twice for the same invoice")
     reply_box(at).set_value("We have refunded the $420 to your card.").run()
     at.button(key="override_0").click().run()
     assert any("needs a justification" in e.value for e in at.error), [e.value for e in at.error]
-    assert events("reply_overridden") == []
     at.text_area(key="why_0").set_value("Team lead approved the refund on the phone (case 7781).")
     at.button(key="override_0").click().run()
     [event] = events("reply_overridden")
-    assert event.justification.startswith("Team lead approved") and event.reply.startswith("We have refunded")
+    assert event.agent == "sam" and event.verdict == "blocked" and "unauthorized_refund" in event.violations
+    assert event.justification.startswith("Team lead approved")
 
 
-def test_send_as_is_and_send_edited_are_recorded(env):
-    at = ask(app().run(), "Customer was charged $420 twice for the same invoice")
-    at.button(key="send_0").click().run()
-    reply_box(at).set_value(reply_box(at).value + "\nThank you for your patience.").run()
-    assert any("passes your edit" in s.value for s in at.success)
-    at.button(key="send_edit_0").click().run()
-    assert [e.send_mode for e in events("reply_sent")] == ["edited", "as_is"]
-
-
-def test_an_llm_draft_names_the_model_and_a_blocked_one_is_replaced(env, monkeypatch):
-    from llm_server import ScriptedLLM, reply
-
-    with ScriptedLLM() as llm:
-        llm.enqueue(reply("Good news: I have refunded the full $420 to your card."))
-        for name, value in {"SOPILOT_LLM_MODEL": "scripted-model", "OPENAI_BASE_URL": llm.url,
-                            "SOPILOT_LLM_TIMEOUT": "5", "SOPILOT_LLM_RETRIES": "0"}.items():
-            monkeypatch.setenv(name, value)
-        at = ask(app().run(), "Customer was charged $420 twice for the same invoice")
-    no_errors(at)
-    assert any("Drafted by model scripted-model" in c.value for c in at.caption)
-    assert any("blocked the draft" in w.value and "unauthorized_refund" in w.value for w in at.warning)
-    assert "refunded" not in reply_box(at).value and "Billing Specialist" in reply_box(at).value
+def test_reply_is_signed_by_the_signed_in_agent(env, monkeypatch):
+    monkeypatch.setenv("SOPILOT_AGENT_SIGNATURE", "{agent}\\nBilling desk")
+    at = signed_in(app().run(), "agent", name="Ana Ruiz")
+    at = ask(at, "Customer was charged $420 twice for the same invoice")
+    assert reply_box(at).value.endswith("Kind regards,\nAna Ruiz\nBilling desk")
 
 
 def test_emergency_stop_turns_automation_into_manual_review(own_data):
-    at = ask(app().run(), "customer double charged $120 on the March invoice")
-    at.sidebar.selectbox(key="fact_0_priority").set_value("Low").run()
+    at = signed_in(app().run(), "lead", name="lee")
+    at = ask(at, "customer double charged $120 on the March invoice, low priority")
     assert "Automate" in card(at)
     at.switch_page("ui/knowledge.py").run()
+    at.text_input(key="stop_reason").set_value("gateway refunds twice")
     at.toggle(key="stop_A.1").set_value(True).run()
     at.switch_page("ui/chat.py").run()
     no_errors(at)
     decision = card(at)
     assert "Manual review" in decision and "Emergency Stop" in decision
-    assert "refund" not in reply_box(at).value.lower().replace("not made any refund", "")
+    [stop] = events("emergency_stop_changed")
+    assert (stop.agent, stop.justification) == ("lee", "gateway refunds twice")
+    assert [e.kind for e in events("decision_changed")] == ["decision_changed"]
 
 
 def test_no_matching_sop_names_the_policy_exception_queue(env):
@@ -253,6 +290,11 @@ def test_unreadable_upload_is_refused_with_its_reason(own_data):
 def test_emergency_stop_is_recorded_and_persisted(own_data):
     data, _ = own_data
     at = page("knowledge")
+    assert at.toggle(key="stop_A.1").disabled, "nobody signed in: no stop"
+    at = signed_in(at.switch_page("ui/chat.py").run(), "lead").switch_page("ui/knowledge.py").run()
+    at.toggle(key="stop_A.1").set_value(True).run()
+    assert "A.1" not in ((data / "stopped_policies.txt").read_text() if (data / "stopped_policies.txt").exists()
+                         else ""), "no reason: no stop"
     at.text_input(key="stop_reason").set_value("gateway refunds twice")
     at.toggle(key="stop_A.1").set_value(True).run()
     no_errors(at)
@@ -312,8 +354,8 @@ def test_audit_page_filters_and_exports_csv(env):
     from sopilot.core.settings import Settings
 
     settings = Settings.from_env()
-    audit.record_emergency_stop(settings, policy="A.1", stopped=True, justification="incident 42")
-    audit.record_emergency_stop(settings, policy="I.2", stopped=True)
+    audit.record_emergency_stop(settings, policy="A.1", stopped=True, agent="lee", justification="incident 42")
+    audit.record_emergency_stop(settings, policy="I.2", stopped=True, agent="lee", justification="incident 43")
     at = page("audit")
     no_errors(at)
     assert len(at.dataframe[0].value) == 2

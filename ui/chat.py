@@ -1,17 +1,22 @@
-"""Chat page: a ticket in; the matched SOP, the guard's decision and a guarded reply out.
+"""Chat page: explicit tickets in; the matched SOP, its alternatives, the guard's decision and a guarded reply out.
 
-A message starts a ticket, or continues the open one: a follow-up is added to the ticket's
-message and the facts set in the side panel stay. The pipeline (`sopilot.suggest.pipeline`) answers every
-time: on a new message (streaming its draft), and again at once when the agent changes a fact or
-the policy, or an Emergency Stop changes, so the decision card is always the guard's. The agent's
-own edit of the reply is checked by the guard as it changes. Sending, sending an edit and
-overriding are recorded in the audit log; a reply the guard blocks can only go out through an
-override with a written justification (handbook §4, §7).
+A ticket has an id (typed, or `T-…` made up by New ticket) and lives in the page's URL
+(`?ws=…&ticket=…`) and in the audit database, so a reload, or another tab, finds the open tickets
+again. A message joins the open ticket; one that looks like a different ticket (another SOP and a
+fresh greeting) asks first. Facts are read from the customer's words and the agent's notes
+(`sopilot.guard.ticket_text`) and shown with where they came from; a decision that would automate
+on a fact only the customer stated waits for the agent to confirm it with one click. The top three
+SOPs are offered with their match probability; taking another records the first as a wrong SOP.
+The reply is checked by the guard as the agent types; a blocked edit is logged and its compliant
+alternative is one click away with the agent's greeting and sign-off. Each action is one audit
+event, with the signed-in person's name; override controls appear only for roles allowed to use them.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
+import uuid
 
 import streamlit as st
 
@@ -24,78 +29,284 @@ OUTCOME_BADGES = {"automate": ("Automate", "green", ":material/bolt:"),
                   "manual_review": ("Manual review", "red", ":material/person_search:")}
 # A list bullet or a Markdown tick box in front of a step: the checkbox replaces it.
 _STEP_MARK = re.compile(r"^\s*(?:[-*•]\s+)?(?:\[[ xX]\]\s*)?")
+_GREETING = re.compile(r"""^\s*(?:hi|hello|hey|dear|good\s(?:morning|afternoon|evening)|hola|bonjour|hallo|olá)\b
+                       # "Hello, my card ..." opens a new conversation""", re.VERBOSE | re.IGNORECASE)
+ALTERNATIVES = 3
+# Typing pauses this long (ms) before the reply box hands its text to the guard.
+DEBOUNCE_MS = 600
+_LIVE_JS = """
+export default function(component) {
+  const { data } = component;
+  const root = document;
+  const wire = () => {
+    const boxes = root.querySelectorAll('textarea[aria-label="' + data.label + '"]');
+    boxes.forEach((box) => {
+      if (box.dataset.sopilotLive) return;
+      box.dataset.sopilotLive = "1";
+      let timer = null;
+      box.addEventListener("input", () => {
+        clearTimeout(timer);
+        timer = setTimeout(() => {
+          box.dispatchEvent(new KeyboardEvent("keydown", {key: "Enter", code: "Enter", ctrlKey: true,
+                                                           metaKey: true, bubbles: true}));
+        }, data.debounce);
+      });
+    });
+  };
+  wire();
+  const observer = new MutationObserver(wire);
+  observer.observe(root.body, {childList: true, subtree: true});
+  return () => observer.disconnect();
+}
+"""
+
+
+@st.cache_resource
+def _live_check_component():
+    """A script-only component: a pause in typing commits the reply box (as Ctrl+Enter does), so the guard runs."""
+    import streamlit.components.v2 as v2
+
+    return v2.component("sopilot_live_check", js=_LIVE_JS, isolate_styles=False)
+
+
+def _live_check(label: str) -> None:
+    try:
+        _live_check_component()(key="live_check", data={"label": label, "debounce": DEBOUNCE_MS})
+    except Exception:  # noqa: BLE001 - without a browser (tests) the box still checks when it loses focus
+        pass
+
+
+# ---- the ticket's state ------------------------------------------------------------------------------
+
+def _blank(ticket_id: str) -> dict:
+    return {"ticket_id": ticket_id, "turns": [], "message": None, "note": "", "facts": {}, "confirmed": [],
+            "policy": None, "policy_set": False, "suggestion": None, "error": None, "sent": None, "pending": None,
+            "stopped": None, "edit": None}
 
 
 def _state() -> dict:
-    """This browser session's chat: its turns, the open ticket and the facts the agent set."""
+    """This browser session's open ticket (restored from the URL and the audit database on a reload)."""
     if STATE not in st.session_state:
-        st.session_state[STATE] = {"turns": [], "n": 0, "message": None, "suggestion": None, "facts": {},
-                                   "policy": None, "policy_set": False, "stopped": frozenset(), "error": None,
-                                   "sent": None}
+        params = st.query_params
+        st.session_state["workspace"] = params.get("ws") or uuid.uuid4().hex[:12]
+        st.query_params["ws"] = st.session_state["workspace"]
+        ticket_id = params.get("ticket")
+        st.session_state[STATE] = _blank(ticket_id or _new_id())
+        if ticket_id:
+            _restore(ticket_id)
+        st.session_state["n"] = 0
     return st.session_state[STATE]
 
 
+def _new_id() -> str:
+    return f"T-{uuid.uuid4().hex[:6].upper()}"
+
+
+def _persisted(state: dict) -> dict:
+    return {k: state[k] for k in ("ticket_id", "message", "note", "facts", "confirmed", "policy", "policy_set")} | {
+        "turns": [t["text"] for t in state["turns"] if t["role"] == "user"], "agent": _agent()}
+
+
+def _save(closed: bool = False) -> None:
+    from sopilot.audit import workspace
+
+    state = st.session_state[STATE]
+    if state["message"] is None and not closed:
+        return
+    with components.edge(stop=False):
+        workspace.save_ticket(components.settings(), workspace=st.session_state["workspace"],
+                              ticket_id=state["ticket_id"], state=_persisted(state), agent=_agent(), closed=closed)
+
+
+def _restore(ticket_id: str) -> None:
+    """Open a saved ticket: its messages, facts and policy; the suggestion is asked for again."""
+    from sopilot.audit import workspace
+
+    settings = components.settings()
+    saved = None
+    with components.edge(stop=False):
+        saved = workspace.load_ticket(settings, st.session_state["workspace"], ticket_id)
+    state = _blank(ticket_id)
+    if saved is not None:
+        data = saved.state
+        state.update({k: data.get(k, state[k]) for k in ("message", "note", "facts", "confirmed", "policy",
+                                                          "policy_set")})
+        state["turns"] = [{"role": "user", "text": t} for t in data.get("turns", [])]
+        if data.get("agent") and not st.session_state.get("agent"):
+            st.session_state["agent"] = data["agent"]
+    st.session_state[STATE] = state
+    st.query_params["ticket"] = ticket_id
+    st.session_state["n"] = st.session_state.get("n", 0) + 1
+    if state["message"]:
+        _redo(settings, record=False)
+
+
 def _new_ticket() -> None:
-    state = _state()
-    state.update(turns=[], n=state["n"] + 1, message=None, suggestion=None, facts={}, policy=None,
-                 policy_set=False, error=None, sent=None)
+    _save()
+    st.session_state[STATE] = _blank(_new_id())
+    st.session_state["n"] = st.session_state.get("n", 0) + 1
+    st.query_params["ticket"] = st.session_state[STATE]["ticket_id"]
+
+
+def _open(ticket_id: str) -> None:
+    _save()
+    _restore(ticket_id)
+
+
+def _close_ticket() -> None:
+    _save(closed=True)
+    _new_ticket()
+
+
+def _rename(key: str) -> None:
+    value = (st.session_state[key] or "").strip()
+    if value:
+        st.session_state[STATE]["ticket_id"] = value
+        st.query_params["ticket"] = value
+        _save()
 
 
 def _agent() -> str | None:
+    who = components.identity()
+    if who is not None:
+        return who.name
     return (st.session_state.get("agent") or "").strip() or None
 
 
-# ---- asking the pipeline ------------------------------------------------------------------------
+def _action(*parts) -> str:
+    """One id per agent action, so a rerun or a double click records it once."""
+    state = st.session_state[STATE]
+    text = "|".join(str(p) for p in (st.session_state.get("workspace"), state["ticket_id"], *parts))
+    return hashlib.sha256(text.encode()).hexdigest()[:40]
 
-def _ticket(state: dict, message: str | None = None) -> dict:
-    """The open ticket (CONTRACT §5): its message, the facts the agent set, and the policy in force."""
-    ticket: dict = {"message": message or state["message"]}
-    ticket.update({name: value for name, value in state["facts"].items() if value not in (None, "")})
-    suggestion = state["suggestion"]
-    policy = state["policy"] if state["policy_set"] else suggestion.sop_id if suggestion else None
-    if policy:
-        ticket["sop_id"] = policy
+
+# ---- facts and the pipeline --------------------------------------------------------------------------
+
+def _reading(state: dict):
+    from sopilot.guard.ticket_text import read_ticket_text
+
+    return read_ticket_text(state["message"] or "", agent_note=state["note"] or "")
+
+
+def _facts(state: dict) -> dict:
+    """name → (value, source): read from the text, overlaid by what the agent set in the panel."""
+    facts = {name: (fact.value, fact.source, fact.evidence) for name, fact in _reading(state).facts.items()}
+    for name, value in state["facts"].items():
+        if value not in (None, ""):
+            facts[name] = (value, "agent", "set in the panel")
+    for name in state["confirmed"]:
+        if name in facts and facts[name][1] == "customer":
+            facts[name] = (facts[name][0], "agent", f"confirmed by the agent ({facts[name][2]})")
+    return facts
+
+
+def _ticket(state: dict) -> dict:
+    """The open ticket (CONTRACT §5): its message, every fact read or set, and the policy if chosen."""
+    from sopilot.suggest.composer import customer_name
+
+    ticket: dict = {"message": state["message"], "ticket_id": state["ticket_id"]}
+    ticket.update({name: value for name, (value, _, _) in _facts(state).items()})
+    name = customer_name(_reading(state).customer)
+    if name:
+        ticket["customer_name"] = name
+    if state["policy_set"] and state["policy"]:
+        ticket["sop_id"] = state["policy"]
     return ticket
 
 
-def _ask(prompt: str, settings, retriever) -> None:
-    """Run the pipeline on the open ticket plus `prompt`, streaming its draft into the page."""
-    from sopilot.suggest.pipeline import suggest_stream
-
-    state = _state()
-    message = prompt if state["message"] is None else f"{state['message']}\n\n{prompt}"
-    ticket = _ticket(state, message)
-    if not state["policy_set"]:
-        ticket.pop("sop_id", None)  # a follow-up may be about another SOP: retrieval chooses again
-    with st.chat_message("assistant"), components.edge():
-        stream = suggest_stream(ticket, settings, retriever=retriever, record=True, agent=_agent())
-        text = st.write_stream(stream)
-    state.update(message=message, suggestion=stream.suggestion, stopped=settings.stopped, error=None, sent=None)
-    state["turns"] += [{"role": "user", "text": prompt},
-                       {"role": "assistant", "text": text, "suggestion": stream.suggestion}]
+def _unconfirmed(state: dict, policies) -> list[str]:
+    """Facts read only from the customer's words that an automated decision rests on."""
+    suggestion = state["suggestion"]
+    if suggestion is None or suggestion.guard.decision.outcome != "automate":
+        return []
+    policy = policies.get(suggestion.guard.decision.policy)
+    tested = set(policy.facts if policy else ()) | {"amount"}
+    return [name for name, (_, source, _) in _facts(state).items() if source == "customer" and name in tested]
 
 
-def _redo(settings) -> None:
-    """Ask the pipeline again for the open ticket as it now stands (facts, policy, Emergency Stop)."""
+def _redo(settings, *, record: bool = True, changed: dict | None = None) -> None:
+    """Ask the pipeline for the open ticket as it now stands; log the decision if it changed."""
+    from sopilot import audit
     from sopilot.suggest.pipeline import suggest
 
-    state = _state()
+    state = st.session_state[STATE]
+    before = state["suggestion"]
     try:
-        state["suggestion"] = suggest(_ticket(state), settings, retriever=components.retriever(settings))
-        state.update(error=None, sent=None)
+        with st.spinner("Reading the ticket, deciding and drafting…"):
+            suggestion = suggest(_ticket(state), settings, retriever=components.retriever(settings))
+        state.update(suggestion=suggestion, error=None, sent=None, edit=None, stopped=settings.stopped)
+        if record:
+            agent, ticket_id = _agent(), state["ticket_id"]
+            provenance = {n: {"value": v, "source": s} for n, (v, s, _) in _facts(state).items()}
+            audit.record_suggestion(settings, suggestion, agent=agent, ticket_id=ticket_id,
+                                    detail={"facts": provenance})
+            old = before.guard.to_json() if before is not None else None
+            new = suggestion.guard.to_json()
+            if old is not None and changed and any(old.get(k) != new.get(k) for k in (
+                    "policy", "outcome", "escalate_to", "remuneration")):
+                audit.record_decision_changed(settings, before, suggestion, changed=changed, agent=agent,
+                                              ticket_id=ticket_id)
     except SopilotError as exc:
         state["error"] = str(exc)
-    state["stopped"] = settings.stopped
+    _save()
+
+
+def _looks_like_another_ticket(state: dict, prompt: str, retriever) -> str | None:
+    """Why `prompt` may be a different ticket (another SOP and a fresh greeting), or None."""
+    current = state["suggestion"].sop_id if state["suggestion"] is not None else None
+    if state["message"] is None or current is None or not _GREETING.match(prompt):
+        return None
+    hits = retriever.search(prompt, k=1)
+    if hits and hits[0].sop_id != current:
+        return f"it opens with a greeting and reads as {hits[0].sop_id} · {hits[0].sop.title}, not {current}"
+    return None
+
+
+def _take(prompt: str, settings, *, join: bool) -> None:
+    state = st.session_state[STATE]
+    if not join:
+        _new_ticket()
+        state = st.session_state[STATE]
+    state["message"] = prompt if state["message"] is None else f"{state['message']}\n\n{prompt}"
+    state["turns"].append({"role": "user", "text": prompt})
+    state["pending"] = None
+    if not state["policy_set"]:
+        state["policy"] = None
+    _redo(settings)
 
 
 def _set_fact(name: str, key: str, settings) -> None:
-    _state()["facts"][name] = st.session_state[key]
-    _redo(settings)
+    state = st.session_state[STATE]
+    old = _facts(state).get(name, (None,))[0]
+    state["facts"][name] = st.session_state[key]
+    _redo(settings, changed={name: [old, st.session_state[key]]})
 
 
-def _set_policy(key: str, settings) -> None:
-    _state().update(policy=st.session_state[key], policy_set=True)
-    _redo(settings)
+def _set_policy(policy: str | None, settings, *, wrong: bool) -> None:
+    from sopilot import audit
+
+    state = st.session_state[STATE]
+    before = state["suggestion"]
+    if wrong and before is not None and policy and policy != before.sop_id:
+        with components.edge(stop=False):
+            audit.record_wrong_sop(settings, before, relevant=policy, agent=_agent(), ticket_id=state["ticket_id"],
+                                   action_id=_action("wrong", before.sop_id, policy))
+    state.update(policy=policy, policy_set=True)
+    st.session_state[f"policy_{st.session_state['n']}"] = policy
+    _redo(settings, changed={"policy": [before.sop_id if before else None, policy]})
+
+
+def _confirm(names: list[str], settings) -> None:
+    from sopilot import audit
+
+    state = st.session_state[STATE]
+    facts = _facts(state)
+    with components.edge(stop=False):
+        audit.record_facts_confirmed(settings, state["suggestion"], facts={n: facts[n][0] for n in names},
+                                     agent=_agent(), ticket_id=state["ticket_id"],
+                                     action_id=_action("confirm", *names))
+    state["confirmed"] = sorted({*state["confirmed"], *names})
+    _save()
 
 
 # ---- the answer ---------------------------------------------------------------------------------
@@ -149,8 +360,26 @@ def _citations(suggestion) -> None:
             st.code(citation.text, language=None, wrap_lines=True)
 
 
-def _answer(suggestion, key: str, retriever) -> None:
-    """One answer: notes, the matched SOP with its checklist, the decision card, the citations."""
+def _alternatives(suggestion, settings, retriever) -> None:
+    """The top SOPs with their match probability; taking another marks the first as the wrong SOP."""
+    hits = list(suggestion.retrieval.hits[:ALTERNATIVES])
+    if not hits:
+        return
+    st.caption("Other SOPs that may fit")
+    for rank, hit in enumerate(hits):
+        probability = getattr(hit, "match_probability", None)
+        score = f"{probability:.0%} match" if isinstance(probability, int | float) else f"confidence {hit.dense:.2f}"
+        left, right = st.columns([4, 1])
+        chosen = hit.sop_id == suggestion.sop_id
+        left.markdown(f"{'**' if chosen else ''}{hit.sop_id} · {hit.sop.title}{'**' if chosen else ''} · {score}")
+        if not chosen:
+            right.button("Use this SOP", key=f"alt_{st.session_state['n']}_{rank}", on_click=_set_policy,
+                         args=(hit.sop_id, settings), kwargs={"wrong": True}, icon=":material/swap_horiz:",
+                         help="Answer with this SOP; the one chosen is recorded as wrong, for evaluation.")
+
+
+def _answer(suggestion, key: str, settings, retriever) -> None:
+    """The answer: notes, the matched SOP with its checklist, its alternatives, the decision card, the citations."""
     from sopilot.guard.decide import EXCEPTION_QUEUE
 
     for note in suggestion.notes:
@@ -164,13 +393,56 @@ def _answer(suggestion, key: str, retriever) -> None:
         with st.container(border=True):
             st.caption("Procedure")
             _checklist(sop, key)
+    _alternatives(suggestion, settings, retriever)
     decision_card(suggestion.guard.to_json(), title=sop.title if sop else None, key=f"decision_{key}")
     if suggestion.citations:
         st.caption("Sources")
         _citations(suggestion)
 
 
-# ---- side panel: the ticket's facts ----------------------------------------------------------------
+# ---- side panel: who, which ticket, its facts ------------------------------------------------------------
+
+def _sign_in_panel(settings) -> None:
+    who = components.identity()
+    if who is not None:
+        st.markdown(f":material/badge: Signed in as **{who.name}** ({who.role})")
+        st.button("Sign out", on_click=components.sign_out, key="sign_out")
+        return
+    with st.form("sign_in", border=False):
+        key = st.text_input("Your sopilot key", type="password", key="sign_in_key",
+                            help="Made by `sopilot keys create --name NAME --role agent|senior|lead|admin`. "
+                                 "The audit log names you; overrides need a senior role.")
+        if st.form_submit_button("Sign in", icon=":material/login:"):
+            try:
+                components.sign_in(settings, key or "")
+                st.rerun()
+            except UserError as exc:
+                st.error(str(exc), icon=":material/lock:")
+    st.text_input("Agent", key="agent", placeholder="your name, if not signed in")
+
+
+def _tickets_panel(state: dict, settings) -> None:
+    from sopilot.audit import workspace
+
+    n = st.session_state["n"]
+    st.text_input("Ticket id", value=state["ticket_id"], key=f"ticket_id_{n}", on_change=_rename,
+                  args=(f"ticket_id_{n}",), help="The helpdesk's id; New ticket makes one up.")
+    new, close = st.columns(2)
+    new.button("New ticket", on_click=_new_ticket, icon=":material/add_comment:", key="new_ticket",
+               shortcut="Alt+N", width="stretch")
+    close.button("Close ticket", on_click=_close_ticket, icon=":material/done_all:", key="close_ticket",
+                 disabled=state["message"] is None, width="stretch")
+    tickets = []
+    with components.edge(stop=False):
+        tickets = workspace.open_tickets(settings, st.session_state["workspace"])
+    others = [t for t in tickets if t.ticket_id != state["ticket_id"]]
+    if others:
+        st.caption("Open tickets")
+        for t in others[:10]:
+            first = (t.state.get("turns") or [""])[0]
+            st.button(f"{t.ticket_id} · {first[:40]}", key=f"open_{t.ticket_id}", on_click=_open,
+                      args=(t.ticket_id,), icon=":material/confirmation_number:", width="stretch")
+
 
 def _fact_widget(name: str, spec, prefill, key: str, **callback) -> None:
     """One CONTRACT §5 fact, as a widget suited to its type (`spec` is the guard's FieldSpec)."""
@@ -194,106 +466,152 @@ def _fact_widget(name: str, spec, prefill, key: str, **callback) -> None:
 
 
 def _facts_panel(state: dict, settings, policies) -> None:
-    """Priority, amount and the facts the matched policy tests, prefilled as the guard reads the ticket."""
-    from sopilot.guard.facts import FIELDS, parse_ticket
+    """The facts the policy tests, each with where it came from, editable; the policy in force."""
+    from sopilot.guard.facts import FIELDS
+    from sopilot.guard.ticket_text import SOURCE_LABELS
 
     st.subheader("Ticket facts", anchor=False)
     suggestion = state["suggestion"]
     if suggestion is None:
-        st.caption("For the open ticket: priority, amount and the facts its policy tests. Change one and the "
-                   "decision follows at once.")
+        st.caption("Read from the ticket as you paste it: priority, amount and the facts its policy tests. "
+                   "Start a line with “Note:” for your own facts. Change one and the decision follows at once.")
         return
-    n = state["n"]
+    n = st.session_state["n"]
     chosen = state["policy"] if state["policy_set"] else suggestion.sop_id
     options = [None, *policies.policies]
     if chosen not in options:
         options.insert(1, chosen)
     key = f"policy_{n}"
-    st.selectbox("Policy", options, index=options.index(chosen), key=key, on_change=_set_policy,
-                 args=(key, settings), format_func=lambda p: "— no SOP matched —" if p is None else
+    st.selectbox("Policy", options, index=options.index(chosen), key=key,
+                 on_change=lambda: _set_policy(st.session_state[key], settings, wrong=True),
+                 format_func=lambda p: "— no SOP matched —" if p is None else
                  f"{p} · {policies.policies[p].title}" if p in policies.policies else p)
-    read = None
-    try:
-        read = parse_ticket(_ticket(state))
-    except UserError as exc:
-        state["error"] = str(exc)
     if state["error"]:
         st.error(state["error"], icon=":material/error:")
+    facts = _facts(state)
     policy = policies.get(chosen)
     names = ["priority", "amount", *sorted((policy.facts if policy else set()) - {"priority", "amount"})]
     for name in names:
         key = f"fact_{n}_{name}"
-        prefill = state["facts"].get(name) if read is None else getattr(read, name, None)
-        _fact_widget(name, FIELDS[name], prefill, key, on_change=_set_fact, args=(name, key, settings))
-    if read is not None and read.notes:
-        st.caption(" · ".join(read.notes))
+        value, source, evidence = facts.get(name, (None, None, None))
+        if isinstance(value, str) and FIELDS[name].kind == "money":
+            value = value.replace("USD ", "$")
+        _fact_widget(name, FIELDS[name], value, key, on_change=_set_fact, args=(name, key, settings))
+        if source:
+            icon = ":material/person:" if source == "agent" else ":material/format_quote:"
+            st.caption(f"{icon} {SOURCE_LABELS[source]} · “{evidence}”")
+    st.text_area("Agent note", key=f"note_{n}", value=state["note"], height=68,
+                 on_change=lambda: _set_note(f"note_{n}", settings),
+                 help="Facts you know from your own checks (“identity verified”, “priority high”).")
+
+
+def _set_note(key: str, settings) -> None:
+    state = st.session_state[STATE]
+    state["note"] = st.session_state[key] or ""
+    _redo(settings, changed={"note": state["note"]})
 
 
 # ---- the reply panel ------------------------------------------------------------------------------
 
-def _send(settings, suggestion, text: str, done: str) -> None:
+REPLY_LABEL = "Reply to the customer (editable)"
+
+
+def _suggested_text(suggestion, settings) -> str:
+    from sopilot.suggest.composer import sign
+
+    return sign(suggestion.reply, settings.agent_signature, _agent())
+
+
+def _mark_sent(settings, suggestion, text: str, channel: str) -> None:
     from sopilot import audit
 
+    state = st.session_state[STATE]
     with components.edge(stop=False):
-        event = audit.record_sent(settings, suggestion, text=text, agent=_agent())
-        _state()["sent"] = f"{done} Recorded in the audit log as event {event.id} ({event.send_mode})."
+        event = audit.record_sent(settings, suggestion, text=text, agent=_agent(), ticket_id=state["ticket_id"],
+                                  channel=channel, action_id=_action("send", suggestion.latency_ms, text))
+        state["sent"] = (f"{'Inserted into the ticket' if channel == 'inserted_into_ticket' else 'Marked as sent'}: "
+                         f"audit event {event.id} ({event.send_mode}, guard verdict {event.verdict}).")
+        _save()
+
+
+def _use_alternative(box_key: str, alternative: str) -> None:
+    from sopilot.suggest.composer import reframe
+
+    st.session_state[box_key] = reframe(alternative, st.session_state[box_key])
 
 
 def _reply_panel(state: dict, settings, policies) -> None:
-    """The guarded reply, editable and re-checked as it changes, and the three ways to send it."""
-    from sopilot.guard import guard_ticket
+    """The guarded reply, re-checked as it is typed; the one-click compliant alternative; send and override."""
     from sopilot import audit
+    from sopilot.guard.result import guard_decision
 
     st.subheader("Suggested reply", anchor=False)
     suggestion = state["suggestion"]
     if suggestion is None:
         st.caption("The guarded reply to the customer appears here, with the guard's verdict on every edit.")
         return
-    draft, decision, n = suggestion.draft, suggestion.guard.to_json(), state["n"]
+    pending = _unconfirmed(state, policies)
+    if pending:
+        facts = _facts(state)
+        listed = ", ".join(f"{n.replace('_', ' ')} = {facts[n][0]}" for n in pending)
+        st.warning(f"This decision automates on what only the customer said: **{listed}**. Check it, then "
+                   "confirm, before the reply is offered.", icon=":material/fact_check:")
+        st.button("Confirm these facts", key=f"confirm_{st.session_state['n']}", type="primary",
+                  icon=":material/task_alt:", on_click=_confirm, args=(pending, settings), shortcut="Alt+F")
+        return
+    draft, n = suggestion.draft, st.session_state["n"]
     st.caption(f"Drafted by {'model ' + draft.model if draft.producer == 'llm' else 'the offline composer'}"
                + (f" (the LLM failed: {draft.fallback_reason})" if draft.fallback_reason else ""))
     if suggestion.blocked_reason:
         st.warning(f"The guard blocked the draft ({suggestion.blocked_reason}); its compliant reply replaces it.",
                    icon=":material/shield:")
-    key = f"reply_{n}_{abs(hash(suggestion.reply))}"
-    text = st.text_area("Reply to the customer (editable)", value=suggestion.reply, key=key, height=230)
-    edited = text.strip() != suggestion.reply.strip()
-    blocked = False
-    if edited:
+    suggested = _suggested_text(suggestion, settings)
+    key = f"reply_{n}_{hashlib.sha256(suggested.encode()).hexdigest()[:10]}"
+    if key not in st.session_state:
+        st.session_state[key] = suggested
+    text = st.text_area(REPLY_LABEL, key=key, height=260)
+    _live_check(REPLY_LABEL)
+    result = guard_decision(suggestion.guard.decision, text)
+    blocked = not result.verdict.passed
+    if blocked:
+        st.error("The guard blocks this text:\n" + "\n".join(
+            f"- `{v.code}`: {v.message} (“{v.evidence}”)" for v in result.verdict.violations), icon=":material/block:")
         with components.edge(stop=False):
-            result = guard_ticket(_ticket(state), policies, reply=text, stopped=settings.stopped)
-            blocked = not result.verdict.passed
-            if blocked:
-                st.error("The guard blocks this edit:\n" + "\n".join(
-                    f"- `{v.code}`: {v.message} (“{v.evidence}”)" for v in result.verdict.violations),
-                    icon=":material/block:")
-                st.markdown("**Compliant alternative**")
-                st.code(result.reply, language=None, wrap_lines=True)
-            else:
-                st.success("The guard passes your edit.", icon=":material/verified_user:")
+            audit.record_edit_blocked(settings, suggestion, text=text, agent=_agent(), ticket_id=state["ticket_id"],
+                                      action_id=_action("blocked", text))
+        st.button("Use the compliant reply", key=f"take_{n}", type="primary", icon=":material/verified_user:",
+                  on_click=_use_alternative, args=(key, result.reply), shortcut="Alt+A",
+                  help="The guard's wording, inside your greeting and sign-off (Alt+A).")
+    elif text.strip() != suggested.strip():
+        st.success("The guard passes your edit.", icon=":material/verified_user:")
     st.caption("Copy")
-    st.code(text, language=None, wrap_lines=True)
-    as_is, send_edit = st.columns(2)
-    if as_is.button("Send as is", key=f"send_{n}", icon=":material/send:", width="stretch"):
-        _send(settings, suggestion, suggestion.reply, "Sent the suggested reply.")
-    refused = "The guard blocks this edit: fix it, or override with a written justification." if blocked else None
-    if send_edit.button("Send edited", key=f"send_edit_{n}", icon=":material/edit_note:", width="stretch",
-                        disabled=not edited or blocked, help=refused):
-        if blocked:  # the button is disabled; a stale click from the browser still must not send
-            st.error(refused, icon=":material/block:")
-        else:
-            _send(settings, suggestion, text, "Sent your edit.")
-    with st.expander("Override", expanded=blocked, icon=":material/gavel:"):
-        st.caption("Send this reply against the guard's decision. Handbook §4 and §7: every override needs a "
-                   "business justification; it is logged and audited weekly.")
-        why = st.text_area("Justification", key=f"why_{n}")
-        if st.button("Override and send", key=f"override_{n}"):
-            with components.edge(stop=False):
-                event = audit.record_override(settings, suggestion, text=text, justification=why or "",
-                                              agent=_agent())
-                state["sent"] = f"Overridden and sent. Recorded in the audit log as event {event.id}."
+    if blocked:
+        st.code("(blocked text is never offered for copying: fix it or take the compliant reply)", language=None)
+    else:
+        st.code(text, language=None, wrap_lines=True)
+    channel = "inserted_into_ticket" if st.session_state.get("helpdesk") else "marked_sent"
+    label = "Insert into ticket" if channel == "inserted_into_ticket" else "Mark as sent"
+    st.button(label, key=f"send_{n}", type="primary", icon=":material/send:", disabled=blocked or bool(state["sent"]),
+              on_click=_mark_sent, args=(settings, suggestion, text, channel), shortcut="Alt+S",
+              help=("The guard blocks this text." if blocked else f"{label} (Alt+S): recorded once in the audit log."))
     if state["sent"]:
         st.success(state["sent"], icon=":material/task_alt:")
+    who = components.identity()
+    if blocked and components.may(who, "override"):
+        with st.expander("Override", expanded=True, icon=":material/gavel:"):
+            st.caption("Send this text against the guard. Handbook §4 and §7: every override needs a business "
+                       "justification; it is logged with its violations and audited weekly.")
+            why = st.text_area("Justification", key=f"why_{n}")
+            if st.button("Override and send", key=f"override_{n}"):
+                with components.edge(stop=False):
+                    event = audit.record_override(settings, suggestion, text=text, justification=why or "",
+                                                  agent=_agent(), ticket_id=state["ticket_id"],
+                                                  action_id=_action("override", text, why))
+                    state["sent"] = f"Overridden and sent: audit event {event.id}, violations recorded."
+                    _save()
+                    st.rerun()
+    elif blocked:
+        st.caption("Overriding the guard needs a senior agent, team lead or admin (handbook §7): sign in, or ask one.")
 
 
 # ---- the page -----------------------------------------------------------------------------------
@@ -302,37 +620,46 @@ def render() -> None:
     """The Chat page."""
     settings = components.settings()
     state = _state()
-    prompt = st.chat_input("Paste the customer's message or ask a policy question", key="prompt")
+    prompt = st.chat_input("Paste the customer's message, or type a note such as “locked out after 5 failed "
+                           "logins, high priority”", key="prompt")
     with components.edge():
         retriever = components.retriever(settings)
         policies = components.policies(settings)
     if state["suggestion"] is not None and settings.stopped != state["stopped"]:
-        _redo(settings)
+        _redo(settings, changed={"emergency_stop": sorted(settings.stopped)})
     with st.sidebar:
-        st.text_input("Agent", key="agent", placeholder="your name, for the audit log")
-        st.button("New ticket", on_click=_new_ticket, icon=":material/add_comment:", key="new_ticket")
+        _sign_in_panel(settings)
+        _tickets_panel(state, settings)
         _facts_panel(state, settings, policies)
     chat, reply = st.columns([3, 2], gap="large")
     with chat:
         st.title("sopilot", anchor=False)
-        if not state["turns"] and not prompt:
+        st.caption(f"Ticket **{state['ticket_id']}**")
+        if prompt:
+            why = _looks_like_another_ticket(state, prompt, retriever)
+            if why:
+                state["pending"] = {"prompt": prompt, "why": why}
+            else:
+                _take(prompt, settings, join=True)
+            st.rerun()
+        if not state["turns"]:
             st.caption("Paste what the customer wrote, or ask a policy question such as “customer double charged "
                        "$180, can I refund?”. You get the SOP, the policy decision and a guarded reply.")
-        last = len(state["turns"]) - 1
-        for index, turn in enumerate(state["turns"]):
-            with st.chat_message(turn["role"]):
-                if turn["role"] == "user":
-                    st.markdown(turn["text"])
-                    continue
-                current = state["suggestion"] if index == last else turn["suggestion"]
-                _answer(current, f"step_{state['n']}_{index}", retriever)
-                with st.expander("Draft as it was written", icon=":material/draft:"):
-                    st.text(turn["text"])
-        if prompt:
+        for turn in state["turns"]:
             with st.chat_message("user"):
-                st.markdown(prompt)
-            _ask(prompt, settings, retriever)
-            st.rerun()
+                st.markdown(turn["text"])
+        if state["suggestion"] is not None:
+            with st.chat_message("assistant"):
+                _answer(state["suggestion"], f"step_{st.session_state['n']}", settings, retriever)
+        if state["pending"]:
+            pending = state["pending"]
+            with st.container(border=True, key="another_ticket"):
+                st.warning(f"This message may be a different ticket: {pending['why']}.", icon=":material/call_split:")
+                left, right = st.columns(2)
+                left.button("Start a new ticket with it", key="pending_new", type="primary",
+                            on_click=_take, args=(pending["prompt"], settings), kwargs={"join": False})
+                right.button(f"Add it to {state['ticket_id']}", key="pending_join",
+                             on_click=_take, args=(pending["prompt"], settings), kwargs={"join": True})
     with reply:
         _reply_panel(state, settings, policies)
 

@@ -68,6 +68,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(name="stopped_policies", env="SOPILOT_STOPPED_POLICIES", type=str, default="",
             help="Comma-separated policy ids under Emergency Stop (handbook §7): their automation goes to manual "
                  "review. The app adds run-time stops in data_dir/stopped_policies.txt."),
+    Setting(name="agent_signature", env="SOPILOT_AGENT_SIGNATURE", type=str, default="{agent}\nCustomer Support",
+            help="How the app signs replies; {agent} is the signed-in agent's name (\\n for a new line)."),
     Setting(name="service_max_body", env="SOPILOT_SERVICE_MAX_BODY", type=int, default=1_000_000,
             help="Largest request body the HTTP service accepts, in bytes (larger: 413)."),
     Setting(name="webhook_secret", env="SOPILOT_WEBHOOK_SECRET", type=str, default="",
@@ -131,6 +133,7 @@ class Settings:
     llm_retries: int
     llm_context_tokens: int
     stopped_policies: str
+    agent_signature: str
     service_max_body: int = 1_000_000
     webhook_secret: str = ""
     webhook_tolerance: int = 300

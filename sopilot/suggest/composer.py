@@ -257,3 +257,55 @@ def _compose(ticket: Mapping[str, Any], decision, sop, sops: Mapping[str, Any], 
         paragraphs.append(f"Your ticket reference is {ticket_id}.")
     paragraphs.append(SIGN_OFF)
     return Composition(text="\n\n".join(paragraphs), citations=tuple(dict.fromkeys(citations)))
+
+
+# ---- a reply's frame: greeting and sign-off, kept when its body is replaced --------------------------
+
+_GREETING = re.compile(r"""
+    ^\s*(?:hi|hello|hey|dear|good\s(?:morning|afternoon|evening)|greetings)\b[^\n]*\n   # "Hi Maria,"
+""", re.VERBOSE | re.IGNORECASE)
+_SIGN_OFF = re.compile(r"""
+    \n\s*(?:kind\s+regards|best\s+regards|warm\s+regards|regards|best|thanks|thank\s+you|many\s+thanks|
+           cheers|sincerely|all\s+the\s+best)\b[^\n]*(?:\n[^\n]*){0,3}\s*$               # "Kind regards,\nAna"
+""", re.VERBOSE | re.IGNORECASE)
+_SIGNED_NAME = re.compile(r"""
+    (?:^|\n|[.!?]\s)\s*(?i:thanks|thank\s+you|regards|best|cheers|kind\s+regards|best\s+regards|sincerely)[,!.]?\s*\n?
+    \s*(?P<name>[A-Z][a-zà-ÿ'-]+(?:\s[A-Z][a-zà-ÿ'-]+)?)\s*$                               # "Thanks,\nMaria Lopez"
+  | \b(?i:my\s+name\s+is|i\s+am|i'm|this\s+is)\s+(?P<intro>[A-Z][a-zà-ÿ'-]+)\b              # "I'm Maria"
+""", re.VERBOSE)
+
+
+def frame(text: str) -> tuple[str, str, str]:
+    """A reply as (greeting, body, sign-off); a part it lacks is ""."""
+    greeting = _GREETING.match(text)
+    head = greeting.group(0) if greeting else ""
+    rest = text[len(head):]
+    tail = _SIGN_OFF.search(rest)
+    end = tail.group(0) if tail else ""
+    return head.strip(), rest[:len(rest) - len(end)].strip(), end.strip()
+
+
+def reframe(body_from: str, frame_from: str) -> str:
+    """The body of `body_from` inside the greeting and sign-off of `frame_from` (the agent's own)."""
+    greeting, _, sign_off = frame(frame_from)
+    _, body, _ = frame(body_from)
+    return "\n\n".join(part for part in (greeting, body, sign_off) if part)
+
+
+def sign(text: str, signature: str, agent: str | None) -> str:
+    """The reply signed with the agent's signature (`{agent}` is their name) instead of the team's."""
+    if not agent or not signature.strip():
+        return text
+    signed = signature.replace("\\n", "\n").replace("{agent}", agent).strip()
+    if text.endswith(SIGN_OFF):
+        return text[:-len(SIGN_OFF)] + "Kind regards,\n" + signed
+    return text
+
+
+def customer_name(message: str) -> str | None:
+    """The customer's first name, when the message signs off or introduces itself with one."""
+    match = _SIGNED_NAME.search(message.strip())
+    if match is None:
+        return None
+    name = match.group("name") or match.group("intro")
+    return name.split()[0] if name else None
