@@ -14,9 +14,11 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from sopilot.core.errors import ConfigError
+from sopilot.core.errors import ConfigError, DocumentError
 
-_FRONT_MATTER = re.compile(r"\A---\n(.*?)\n---\n", re.S)
+_FRONT_MATTER = re.compile(r"""
+    \A---\n (.*?) \n---\n            # YAML between two "---" lines at the very top: "---\nsop_id: vip.callback\n---\n"
+""", re.S | re.X)
 
 
 class DocumentEntry(BaseModel):
@@ -67,8 +69,7 @@ def split_front_matter(text: str, source: str) -> tuple[DocumentEntry | None, st
     try:
         entry = DocumentEntry.model_validate(yaml.safe_load(match.group(1)) or {})
     except (yaml.YAMLError, ValidationError) as exc:
-        from sopilot.core.errors import DocumentError
-
-        raise DocumentError(source, f"has invalid front matter: {exc}. Valid keys: {list(DocumentEntry.model_fields)}") from None
+        raise DocumentError(
+            source, f"has invalid front matter: {exc}. Valid keys: {list(DocumentEntry.model_fields)}") from None
     removed = match.group(0).count("\n")
     return entry, "\n" * removed + text[match.end():], removed

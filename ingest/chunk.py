@@ -85,7 +85,7 @@ def chunk_sop(sop: SOP, *, budget: int, count: Callable[[str], int]) -> list[Chu
         lines = [(section.line_start + i, x.rstrip()) for i, x in enumerate(section.text.split("\n")) if x.strip()]
         for part, group in enumerate(_pack(lines, body_budget, count)):
             body = "\n".join(x for _, x in group)
-            metadata = {
+            metadata: dict[str, str | int | float | bool] = {
                 "sop_id": sop.sop_id, "title": sop.title, "category": sop.category,
                 "section": section.kind, "heading": section.heading, "source": sop.source,
                 "line_start": group[0][0], "line_end": group[-1][0],

@@ -1,8 +1,8 @@
-"""Text repair applied to every document before it is parsed.
+r"""Text repair applied to every document before it is parsed.
 
 Documents exported from word processors and wikis arrive with two recurring defects: UTF-8 read
-as Windows-1252 ("â€”" for an em dash) and Markdown escapes left in plain text (`\\$150.00`, an
-inline-math `$\\leq 2$`). Both are repaired here so that the text an agent reads, the lint and the
+as Windows-1252 ("â€”" for an em dash) and Markdown escapes left in plain text (`\$150.00`, an
+inline-math `$\leq 2$`). Both are repaired here so that the text an agent reads, the lint and the
 guard's threshold cross-check all see what the author meant. Nothing else is changed.
 """
 
@@ -10,9 +10,17 @@ from __future__ import annotations
 
 import re
 
-_MOJIBAKE_RUN = re.compile("[\u00c0-\u00ff][\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc\u2013-\u203a\u20ac\u2122]+")
-_ESCAPED_PUNCT = re.compile(r"\\([$%#&_*\[\]()<>])")
-_INLINE_MATH = re.compile(r"\$\s*\\(leq|geq|le|ge|lt|gt|times)\s*([\d.,]+)\s*\$")
+_MOJIBAKE_RUN = re.compile("""
+    [\u00c0-\u00ff]                                  # a UTF-8 lead byte read as Latin-1: "â" of "â€”"
+    [\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc\u2013-\u203a\u20ac\u2122]+
+                                                     # its continuation bytes as cp1252 shows them: "€”"
+""", re.X)
+_ESCAPED_PUNCT = re.compile(r"""
+    \\ ([$%#&_*\[\]()<>])                # a Markdown escape in plain text: "\$150.00" → "$150.00"
+""", re.X)
+_INLINE_MATH = re.compile(r"""
+    \$ \s* \\(leq|geq|le|ge|lt|gt|times) \s* ([\d.,]+) \s* \$   # inline LaTeX: "$\leq 2$" → "≤ 2"
+""", re.X)
 _MATH_SYMBOLS = {"leq": "≤", "le": "≤", "geq": "≥", "ge": "≥", "lt": "<", "gt": ">", "times": "×"}
 
 

@@ -34,27 +34,6 @@ def _print_json(data) -> None:
     sys.stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
 
 
-def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
-    from sopilot.ingest.pipeline import ingest
-
-    report = ingest([Path(p) for p in args.paths] or None, settings, reset=args.reset, progress=not args.json)
-    for skipped in report.skipped:
-        print(f"skipped {skipped.source}: {skipped.reason}", file=sys.stderr)
-    for error in report.policy_errors:
-        print(f"policy: {error}", file=sys.stderr)
-    if args.json:
-        _print_json({"version": report.version, "sops": len(report.sops), "chunks": report.chunks,
-                     "embedded": report.embedded, "sop_ids": [s.sop_id for s in report.sops],
-                     "skipped": [{"source": s.source, "reason": s.reason} for s in report.skipped],
-                     "policy_errors": report.policy_errors,
-                     "lint": [{"kind": f.kind, "sop_id": f.sop_id, "source": f.source, "line": f.line, "text": f.text}
-                              for f in report.findings if f.kind != "threshold"]})
-    else:
-        print(f"index {report.version}: {len(report.sops)} SOPs, {report.chunks} chunks "
-              f"({report.embedded} embedded, {report.chunks - report.embedded} unchanged)", file=sys.stderr)
-    return 0 if report.ok else 2
-
-
 def cmd_lint(args: argparse.Namespace, settings: Settings) -> int:
     from sopilot.ingest.lint import lint
     from sopilot.ingest.pipeline import parse_paths
@@ -132,11 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sopilot", description="Support copilot: SOP retrieval, guarded replies.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = commands.add_parser("ingest", help="parse SOP documents into the vector store")
-    p.add_argument("paths", nargs="*", help="files or directories (default: the knowledge dir)")
-    p.add_argument("--reset", action="store_true", help="drop every index version first")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(run=cmd_ingest)
+    from sopilot.cli import ingest as ingest_cli
+
+    ingest_cli.add_parser(commands)
 
     p = commands.add_parser("lint", help="placeholders, SOPs without procedure, thresholds per SOP")
     p.add_argument("paths", nargs="*")
