@@ -31,6 +31,7 @@ from sopilot.reports.periods import parse_week, week_label
 AGENTS = ("amara.okafor", "ben.liu", "carla.mendes", "dmitri.volkov", "elif.yilmaz", "farah.haddad",
           "george.adams", "hana.sato", "ivan.petrov", "julia.romero", "kofi.mensah", "lena.fischer")
 INCONSISTENT_AGENT = "dmitri.volkov"
+CONSISTENT_AGENT = "ivan.petrov"
 GAP_AGENTS = ("amara.okafor", "ben.liu", "elif.yilmaz", "hana.sato", "kofi.mensah", "lena.fischer")
 
 
@@ -38,6 +39,8 @@ GAP_AGENTS = ("amara.okafor", "ben.liu", "elif.yilmaz", "hana.sato", "kofi.mensa
 class Planted:
     """Where the generator planted patterns (and what stays below every threshold)."""
 
+    planted: bool
+    """False: the control history, every pattern below its threshold."""
     weeks: tuple[str, ...]
     gap_week: str
     gap_policy: str = "A.1"
@@ -46,6 +49,8 @@ class Planted:
     near_miss_count: int
     inconsistent_agent: str = INCONSISTENT_AGENT
     inconsistent_policy: str = "C.1"
+    inconsistent_count: int
+    consistent_agent: str = CONSISTENT_AGENT
     kb_gap_count: int
     kb_small_count: int
     kb_review_policy: str = "B.1"
@@ -143,6 +148,9 @@ _SCATTERED = (  # one agent's five reasons for one policy, unrelated to each oth
     "Customer mentioned they might post a bad review online.",
     "Not sure the warranty dates in our tool are right.",
 )
+_CONSISTENT = ("The customer's bank confirmed the missed payment was its own error, so the plan can go ahead.",
+               "Bank letter shows the failed payment was the bank's mistake; approving the plan.",
+               "The failed payment was caused by the customer's bank, confirmed in writing, plan approved.")
 _GAP_OPEN = ("", "Checked with billing:", "Verified:", "Confirmed in the payment gateway:", "Per the gateway records,")
 _GAP_CORE = ("the processor charged the card twice for one order",
              "the payment gateway logs show a duplicate transaction",
@@ -211,8 +219,13 @@ def _moment(rng: random.Random, week_start: dt.datetime) -> dt.datetime:
     return week_start + dt.timedelta(days=rng.randrange(5), hours=rng.randint(8, 17), minutes=rng.randrange(60))
 
 
-def generate(*, weeks: int = 6, end_week: str | None = None, seed: int = 7, knowledge_dir: Path | None = None):
+def generate(*, weeks: int = 6, end_week: str | None = None, seed: int = 7, knowledge_dir: Path | None = None,
+             plant: bool = True):
     """The events of `weeks` weeks ending with `end_week` (default: the current ISO week), and the manifest.
+
+    With `plant=False` every planted pattern stays below its threshold (8 gap-like overrides, 3
+    scattered ones, 3 tax-id and 4 SMS tickets a week): the control history, in which the reports
+    must find nothing.
 
     Returns:
         (events, planted): audit `Event`s oldest first with their times set, and where patterns were planted.
@@ -309,14 +322,14 @@ def generate(*, weeks: int = 6, end_week: str | None = None, seed: int = 7, know
             ticket(_moment(rng, start), policy=None, message=rng.choice(_MISC), facts={}, agent=rng.choice(AGENTS),
                    action="as_is", probability=round(rng.uniform(0.05, 0.25), 3))
         # the SMS code tickets: B.1 serves them badly (low probability, or marked wrong)
-        for _ in range(9 + (week_index % 2)):
+        for _ in range(9 + (week_index % 2) if plant else 4):
             counts["kb_review"] += 1
             wrong = rng.random() < 0.4
             ticket(_moment(rng, start), policy="B.1", message=_pick(rng, _HELLO, *_SMS_MESSAGES, _BYE),
                    facts={"priority": "Low", "failed_login_attempts": 0}, agent=rng.choice(AGENTS),
                    action="wrong_sop" if wrong else "edited", probability=round(rng.uniform(0.32, 0.48), 3))
         # the tax-id tickets: no SOP at all, agents answer along one outline
-        for _ in range(4 + (week_index % 2)):
+        for _ in range(4 + (week_index % 2) if plant else 3):
             counts["kb_gap"] += 1
             ticket(_moment(rng, start), policy=None, message=_pick(rng, _HELLO, *_TAX_MESSAGES, _BYE), facts={},
                    agent=rng.choice(AGENTS), action="as_is", reply=_outline_reply(rng, _TAX_OUTLINE),
@@ -335,7 +348,7 @@ def generate(*, weeks: int = 6, end_week: str | None = None, seed: int = 7, know
                        agent=rng.choice(GAP_AGENTS), action="overridden", justification=_gap_reason(rng),
                        reply=f"I have refunded the duplicate charge of ${facts['amount']} to your card.")
 
-    gap_count = 12
+    gap_count = 12 if plant else 8
     for index in range(gap_count):
         counts["gap"] += 1
         facts = {"priority": rng.choice(("Low", "Medium")), "amount": f"{rng.choice((165, 189, 230, 310, 420)):.2f}"}
@@ -348,7 +361,7 @@ def generate(*, weeks: int = 6, end_week: str | None = None, seed: int = 7, know
         ticket(_moment(rng, gap_start), policy="B.1", message=_message("B.1", rng, facts), facts=facts,
                agent=AGENTS[(index * 5) % len(AGENTS)], action="overridden", justification=rng.choice(_NEAR_CORE),
                reply="I have reset your password; you can sign in again now.")
-    for reason in _SCATTERED:
+    for reason in _SCATTERED if plant else _SCATTERED[:3]:
         facts = {"priority": "Medium", "under_warranty": True, "damage": "major"}
         ticket(_moment(rng, gap_start), policy="C.1", message=_message("C.1", rng, facts), facts=facts,
                agent=INCONSISTENT_AGENT, action="overridden", justification=reason,
@@ -358,14 +371,21 @@ def generate(*, weeks: int = 6, end_week: str | None = None, seed: int = 7, know
            action="overridden", justification="The courier gave me a new delivery date over the phone.",
            reply="Your parcel will now arrive in [NUMBER] days.")
     events.sort(key=lambda e: (e.created_at, e.ticket_id or ""))
-    planted = Planted(weeks=tuple(week_label(s.date()) for s in starts), gap_week=week_label(gap_start.date()),
+    for _ in range(4):  # one agent, four overrides, one reason: consistent, never flagged
+        facts = {"tenure_months": 3, "failed_payments": 1, "plan_months": 2}
+        ticket(_moment(rng, gap_start), policy="I.2", message=_message("I.2", rng, facts), facts=facts,
+               agent=CONSISTENT_AGENT, action="overridden", justification=rng.choice(_CONSISTENT),
+               reply="Your two-month payment plan is approved.")
+    planted = Planted(planted=plant, inconsistent_count=len(_SCATTERED) if plant else 3,
+                      weeks=tuple(week_label(s.date()) for s in starts), gap_week=week_label(gap_start.date()),
                       gap_count=counts["gap"], near_miss_count=counts["near"], kb_gap_count=counts["kb_gap"],
                       kb_small_count=counts["kb_small"], kb_review_count=counts["kb_review"],
                       tickets=counter["ticket"], events=len(events))
     return events, planted
 
 
-def write_demo(settings, *, weeks: int = 6, end_week: str | None = None, seed: int = 7) -> Planted:
+def write_demo(settings, *, weeks: int = 6, end_week: str | None = None, seed: int = 7,
+               plant: bool = True) -> Planted:
     """Fill the configured audit database with a generated history; return the manifest.
 
     Raises:
@@ -378,7 +398,8 @@ def write_demo(settings, *, weeks: int = 6, end_week: str | None = None, seed: i
     if log.count():
         raise UserError(f"the audit database {settings.audit_url!r} already holds {log.count()} events: point "
                         "SOPILOT_DATABASE_URL (or --database) at a new file for the demo history")
-    events, planted = generate(weeks=weeks, end_week=end_week, seed=seed, knowledge_dir=settings.knowledge_dir)
+    events, planted = generate(weeks=weeks, end_week=end_week, seed=seed, knowledge_dir=settings.knowledge_dir,
+                               plant=plant)
     for start in range(0, len(events), 500):
         log.record(*events[start:start + 500])
     return planted

@@ -33,9 +33,12 @@ def embed(texts: Sequence[str], settings) -> Any:
 
     if not texts:
         return np.zeros((0, 1), dtype="float32")
-    vectors = np.asarray(_embedder(settings.embedding_model).embed_batch(list(texts)), dtype="float32")
+    unique = list(dict.fromkeys(texts))  # replies built from templates repeat: embed each text once
+    vectors = np.asarray(_embedder(settings.embedding_model).embed_batch(unique), dtype="float32")
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return vectors / np.where(norms == 0, 1, norms)
+    vectors = vectors / np.where(norms == 0, 1, norms)
+    row = {text: index for index, text in enumerate(unique)}
+    return vectors[[row[text] for text in texts]]
 
 
 def cluster(vectors: Any, similarity: float) -> list[int]:
