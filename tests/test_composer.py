@@ -165,3 +165,92 @@ def test_greeting_without_a_name(policies, retriever):
 ])
 def test_topic_comes_from_the_sop_title(retriever, sop_id, expected):
     assert topic(retriever.sops[sop_id]) == expected
+
+
+# ---- a person's reply for every SOP, shipped or never seen --------------------------------------------
+
+GRAMMAR_FAULTS = re.compile(r"""
+    \bwe\s+will\s+(?:do|not|don't|never|be|thank|avoid|ensure|make\s+sure|please)\b   # "We will do not promise"
+  | \b(?:sops?|procedures?|playbook|guidelines?)\s+(?:query|request|issue)\b         # "support sops query"
+  | \b(\w+)\s+\1\b                                                                  # "your your", "the the"
+  | \b(?:query|request)\s+(?:query|request)\b
+  | \bnote\s+that\s+(?:how|what|why|when|where|which|whether|who)\b               # "note that how points…"
+  | \btell\s+you\s+of\b
+  | \bthe\s+(?:customer|user|agent)\b                                               # third person to the reader
+  | (?:^|\n)(?:Ask|Confirm|Explain|Escalate|Do\s+not|Don't|Never|Thank\s+the|Log|Record|Tag|Ensure)\b
+  | \byour\s+(?:\w+\s+){6,}(?:query|request)\b                                      # a document title as a subject
+""", re.VERBOSE | re.IGNORECASE)
+
+
+def _faults(text: str) -> list[str]:
+    found = [m.group(0) for m in GRAMMAR_FAULTS.finditer(text)]
+    for paragraph in text.split("\n\n")[1:-1]:
+        for line in paragraph.splitlines():
+            if line and not (line[0].isupper() and line.rstrip()[-1] in ".?!:"):
+                found.append(f"not a sentence: {line!r}")
+    return found
+
+
+@pytest.mark.parametrize("facts", [{}, {"priority": "Low", "amount": "$40"}, {"priority": "High"}],
+                         ids=["no facts", "small amount", "high priority"])
+def test_every_shipped_sop_composes_a_reply_a_person_would_write(facts, policies, retriever):
+    bad = {}
+    for sop_id, sop in sorted(retriever.sops.items()):
+        if not sop.answerable:
+            continue
+        ticket = {"message": "Please help.", "sop_id": sop_id, "customer_name": "Maria", **facts}
+        decision, composition = _compose(ticket, policies, retriever)
+        _reads_like_a_reply(composition.text)
+        if _faults(composition.text):
+            bad[sop_id] = _faults(composition.text)
+        assert check(composition.text, decision).passed, sop_id
+    assert bad == {}
+
+
+def _unseen(title: str, template: str):
+    from sopilot.core.sop import SOP, Section
+
+    sections = (Section(kind="procedure", heading="Procedure", text="1. Check the order.\n2. Reply.", line_start=3,
+                        line_end=4),
+                Section(kind="response_template", heading="Response Template", text=template, line_start=6,
+                        line_end=6 + template.count("\n")))
+    return SOP(sop_id="up.1", title=title, category="Uploaded", source="uploaded.md", version=None,
+               effective_date=None, answerable=True, sections=sections)
+
+
+UNSEEN = [
+    ("Gift Card and Voucher Support SOPs",
+     "- Thank the customer.\n- Do not promise a replacement card or a refund.\n- Ask for the card number and the "
+     "purchase receipt.\n- Explain that balances are checked within 2 business days."),
+    ("Warranty Claim Procedure",
+     "- Greet the customer by name\n- Apologize for the inconvenience\n- Request photos of the damage\n"
+     "- Ensure the claim form is complete\n- Confirm the delivery address"),
+    ("Subscription Pause: Handling Requests From Annual Plan Customers",
+     "1. Acknowledge the request and restate the plan\n2. Note that a pause lasts at most 3 months\n"
+     "3. Never mention discounts\n4. After confirmation: send the pause confirmation email"),
+    ("Loyalty Points",
+     "* Explain how points are earned\n* Offer to check the points history\n* Log the ticket under loyalty"),
+    ("Data Center Migration Notice Playbook",
+     "- Inform the customer of the maintenance window\n- Tell the user the expected downtime\n"
+     "- Be polite and concise\n- Provide the status page link"),
+]
+
+
+@pytest.mark.parametrize(("title", "template"), UNSEEN, ids=[t for t, _ in UNSEEN])
+def test_an_unseen_template_composes_a_reply_a_person_would_write(title, template, policies, retriever):
+    sop = _unseen(title, template)
+    ticket = {"message": "Hello, I need help.", "customer_name": "Sam", "ticket_id": "T-9"}
+    decision = decide(ticket, policies, classify=lambda _message: None)
+    composition = compose(ticket, decision, sop, sops=retriever.sops)
+    text = composition.text
+    _reads_like_a_reply(text)
+    assert _faults(text) == [], text
+    assert "We will thank you" not in text and "do not promise" not in text.lower()
+    assert "sops" not in text.lower()
+    assert check(text, decision).passed
+
+
+def test_the_fault_check_catches_the_garbled_replies_it_guards_against():
+    garbled = ("Hi Sam,\n\nThank you for contacting us about your gift card and voucher support sops query.\n\n"
+               "We will thank you.\nWe will do not promise a replacement card or a refund.\n\n" + SIGN_OFF)
+    assert len(_faults(garbled)) >= 3

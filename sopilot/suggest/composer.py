@@ -66,10 +66,28 @@ def _slashes(text: str) -> str:
     return _SLASH_LIST.sub(join, text)
 
 
+_DOC_WORDS = re.compile(r"""
+    \s+(?:sops?|procedures?|policy|policies|process(?:es)?|guidelines?|workflows?|playbooks?|
+         rules?|standards?|manual|faq)$                                           # "gift card support sops"
+""", re.VERBOSE | re.IGNORECASE)
+_AWKWARD = re.compile(r"""
+    \b(?:of|for|to|not|no|by|with|from|via|per|without|identification|escalation|registration|provisioning|
+         definitions?|report|reports|cycle|loop|control)\b                          # "right to be forgotten"
+""", re.VERBOSE)
+_TOPIC_WORDS = 5
+"""A subject longer than this reads as a document title, not as what a customer wrote about."""
+
+
 def topic(sop) -> str:
-    """What the ticket is about, from the SOP's title: "your request to add additional licenses"."""
+    """What the ticket is about, from the SOP's title: "your request to add additional licenses", or "".
+
+    A title that does not read as a customer's subject (too long, a document word, a clause such as
+    "right to be forgotten") gives "": the reply then thanks without naming it, so that any SOP,
+    shipped or uploaded, reads well.
+    """
     title = re.sub(r"\((s)\)", r"\1", sop.title)
     title = re.sub(r"\s*\([^)]*\)", "", title).replace("&", "and")
+    title = re.sub(r"\s*[-–—:]\s.*$", "", title)
     title = re.sub(r"\s*/\s*", "/", title)
     title = _slashes(title)
     words = [w if (w.isupper() and len(w) > 1) else w.lower() for w in title.split()]
@@ -77,6 +95,11 @@ def topic(sop) -> str:
     steps = re.match(r"steps taken (to|for) (.+)$", text)
     if steps:
         return f"your request to {steps.group(2)}" if steps.group(1) == "to" else f"your {steps.group(2)} request"
+    while _DOC_WORDS.search(text):
+        text = _DOC_WORDS.sub("", text)
+    if not text or len(text.split()) > _TOPIC_WORDS or _AWKWARD.search(text) or text.count(" and ") + \
+            text.count(" or ") > 1:
+        return ""
     if text.endswith(_YOUR_ENDINGS):
         return f"your {text}"
     return f"your {text} query"
@@ -141,15 +164,34 @@ _PHRASINGS = (
     (re.compile(r"note (?:that )?(.+)$", re.IGNORECASE), lambda rest: f"Please note that {rest}"),
     (re.compile(r"(?:propose|offer) (.+)$", re.IGNORECASE), lambda rest: f"We can offer {rest}"),
     (re.compile(r"suggest (.+)$", re.IGNORECASE), lambda rest: f"We suggest {rest}"),
+    (re.compile(r"(?:tell|inform|notify) you (?:of|about) (.+)$", re.IGNORECASE),
+     lambda rest: f"we will let you know about {rest}"),
     (re.compile(r"(?:tell|inform|notify) you (.+)$", re.IGNORECASE), lambda rest: f"we will tell you {rest}"),
     (re.compile(r"provide (.+)$", re.IGNORECASE), lambda rest: f"we will provide {_the(_and(rest))}"),
 )
 """Template instructions whose verb alone says how to phrase them to the customer."""
 
+_AGENT_ONLY = re.compile(r"""
+    ^(?:do\s+not|don't|never|avoid|refrain|make\s+sure|ensure|remember|be\b|try|thank|greet|log|record|
+        document|tag|assign|close|update\s+the\s+ticket|check\s+internally)\b     # "Do not promise a refund"
+""", re.VERBOSE | re.IGNORECASE)
+_WE_WILL = re.compile(r"""
+    ^(?:send|email|share|process|review|check|verify|create|raise|escalate|follow|contact|call|confirm|update|
+        notify|investigate|arrange|schedule|apply|issue|enable|disable|activate|deactivate|add|remove|reset|
+        restore|ship|replace|refund|credit|look|get|keep|let|ask|monitor|assess|submit|forward|open|prepare)\b
+""", re.VERBOSE | re.IGNORECASE)
+"""Verbs that, after "we will", make a sentence a customer reads as a plain promise of work."""
+
+
 def _instruction(clause: str) -> str:
-    """One agent instruction from a response template, said to the customer."""
+    """One agent instruction from a response template, said to the customer ("" when it is for the agent only)."""
     clause = _customer_voice(clause.strip().rstrip("."))
     lowered = clause.lower()
+    if _AGENT_ONLY.match(clause):
+        return ""
+    apology = re.match(r"apologi[sz]e(?: (?:to you|to the customer))?(?: for (.+))?$", clause, re.IGNORECASE)
+    if apology:
+        return _sentence(f"We are sorry for {apology.group(1)}" if apology.group(1) else "We are sorry")
     after = re.match(r"after ([^:]+):\s*(.+)$", clause, re.IGNORECASE)
     if after:
         rest = _instruction(after.group(2))
@@ -176,12 +218,16 @@ def _instruction(clause: str) -> str:
     explain = re.match(r"explain (that )?(.+)$", clause, re.IGNORECASE)
     if explain:
         said = explain.group(2)
+        if re.match(r"(?:how|what|why|when|where|which|whether|who)\b", said, re.IGNORECASE):
+            return _sentence(f"We will explain {said}")
         statement = explain.group(1) or re.search(r"\b(?:affects|applies|is|are|may|can|will)\b", said)
         return _sentence(f"Please note that {said}" if statement else f"Please note {_the(said)}")
     for pattern, phrase in _PHRASINGS:
         match = pattern.match(clause)
         if match:
             return _sentence(phrase(match.group(1)))
+    if not _WE_WILL.match(clause):
+        return ""  # not a plain action we can promise: the decision's own wording says what happens
     return _sentence(f"we will {clause[0].lower()}{clause[1:]}")
 
 
@@ -235,12 +281,12 @@ def _compose(ticket: Mapping[str, Any], decision, sop, sops: Mapping[str, Any], 
     paragraphs = [f"Hi {name}," if name else "Hello,"]
     citations: list[Citation] = []
 
-    opening = f"Thank you for contacting us about {topic(sop)}." if sop is not None and name_topic \
-        else "Thank you for contacting us."
+    subject = topic(sop) if sop is not None and name_topic else ""
+    opening = f"Thank you for contacting us about {subject}." if subject else "Thank you for contacting us."
     template = sop.text_of("response_template") if sop is not None else ""
     decided_by_rule = decision.rule is not None and decision.outcome in ("automate", "escalate")
-    if template and not decided_by_rule:
-        noted, sentences = _template_lines(template, ticket)
+    noted, sentences = _template_lines(template, ticket) if template and not decided_by_rule else ([], [])
+    if sentences:
         if noted:
             opening += " Here is what I have noted: " + "; ".join(noted) + "."
         paragraphs.append(opening)
