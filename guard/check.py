@@ -23,8 +23,10 @@ map). Everything is one pass over the text, so time and memory grow linearly wit
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from decimal import Decimal, InvalidOperation
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from text_to_num import alpha2digit
@@ -33,7 +35,7 @@ from sopilot.core.errors import InputError
 from sopilot.core.money import Money, iter_amounts
 from sopilot.guard.decide import Decision
 from sopilot.guard.grant import Grant
-from sopilot.guard.lexicon import Frame, Lexicon, PhraseSet, load_lexicon, tokenize
+from sopilot.guard.lexicon import Frame, Lexicon, PhraseSet, _match, load_lexicon, stem, stems_of
 from sopilot.guard.normalize import Normalized, normalize
 
 Code = Literal["unauthorized_refund", "unauthorized_commitment", "placeholder_leak", "internal_leak",
@@ -81,37 +83,43 @@ _SQL = re.compile(r"""
     | \b (?:drop|truncate|alter) \s+ table \s+ \w+                         # drop table users
     | ```\s*sql\b                                                         # a fenced SQL block
     """, re.VERBOSE | re.IGNORECASE)
-_SECRET = re.compile(r"""
+_KEY = re.compile(r"""
     \b (?:sk|rk|pk)-[A-Za-z0-9_-]{16,}                                    # sk-live-abc...
     | \bAKIA[0-9A-Z]{16}\b                                                # an AWS access key id
     | \bapi[_-]?key \s* [:=] \s* \S                                       # api_key = ...
     | \bBearer \s+ [A-Za-z0-9._-]{20,}                                    # Bearer eyJ...
     | \b[a-z][a-z0-9+.-]{1,20}://[^\s/:@]+:[^\s/@]+@                      # postgresql://user:secret@host
-    | \b(?:pass(?:word|wd|phrase)?|pwd|token|secret) \s* (?:is|:|=)? \s*
+    | \b[\w-]+\.(?:internal|corp|local|intranet)\b                        # reports-db-02.internal
+    """, re.VERBOSE | re.IGNORECASE)
+_PASSWORD = re.compile(r"""
+    \b(?:pass(?:word|wd|phrase)?|pwd|token|secret) \s* (?:is|:|=)? \s*
         (?=[^\s.,;]*[A-Za-z])(?=[^\s.,;]*[\d#!$%^&*@+/])[^\s,;]{6,}       # password Rpt#2023!, token: u+Xk2b...
     | \b(?:login|user(?:name)?|credentials?) \s+ (?:is\s+|:\s*)? \S+ \s* / \s* \S*\d\S*   # login is admin / S3cret!
-    | \b[\w-]+\.(?:internal|corp|local|intranet)\b                        # reports-db-02.internal
     """, re.VERBOSE | re.IGNORECASE)
 _INTERNAL = re.compile(r"""
     \binternal \s* (?:only|note|use(?:\s+only)?)? \s* [:\]—–-]            # "Internal note:", "[Internal only:"
     | \((?:internal|private)\b                                            # "(Internal: run ...)"
     | \b(?:agent|internal|staff|private) \s+ note\b                       # "Agent note — do not share"
-    | \b(?:do\s+not|don'?t|never) \s+ (?:share|disclose|forward|tell|mention|reveal) \b
-        (?:\s+(?:this|it))? (?:\s+(?:with|to)\s+(?:the\s+)?customers?\b|\s+customers?\b|\s*[:;,.)]|\s+until\b)
+    | \bnotes? \s+ (?:for|to) \s+ (?:the\s+)? (?:agents?|team|staff)\b      # "Note for agent:"
     | \bfor \s+ internal \s+ use\b
     | \binternal \s* , \s* do \s+ not\b                                   # "internal, do not disclose"
     """, re.VERBOSE | re.IGNORECASE)
-_PLACEHOLDER = re.compile(r"""
+_DO_NOT_SHARE = re.compile(r"""
+    \b(?:do\s+not|don'?t|never) \s+ (?:share|disclose|forward|tell|mention|reveal) \b
+        (?:\s+(?:this|it))? (?:\s+(?:with|to)\s+(?:the\s+)?customers?\b|\s+(?:the\s+)?customers?\b|\s*[:;,.)]
+        |\s+until\b)                                                      # "don't tell customers until ..."
+    """, re.VERBOSE | re.IGNORECASE)
+_BRACES = re.compile(r"""
     \{\{? \s* [A-Za-z_][A-Za-z0-9_. -]{0,40}? \s* \}\}?                    # {ticket_id}, {{ customer.name }}
     | \{\d{0,2}\}                                                         # {0}, {}
-    | <<? \s* [A-Z][A-Z0-9_]{1,40} \s* >>?                                # <CUSTOMER_NAME>, <<SLA_HOURS>>
-    | %\([a-z_]+\)[sd] | (?<!\w)%[sd](?!\w)                               # %(first_name)s, %s
-    | (?<![\w$])__[A-Za-z][A-Za-z0-9_]{0,40}__(?!\w)                      # __NAME__
-    | (?<![\w\\])\$[A-Z][A-Z_]{2,40}\b                                   # $DATE, $CUSTOMER_NAME
-    | (?<![\w:/]):[a-z]+_[a-z_]+\b                                        # :customer_name
-    | \b(?:INSERT|ENTER|ADD|YOUR)_[A-Z][A-Z_]+\b                          # INSERT_AGENT_NAME
-    | \bX{2,}\b | \$\s?X+(?:\.X{2})?\b | \bTODO\b | \bFIXME\b | \bTBD\b    # XXX, $XX.XX, TODO
     """, re.VERBOSE)
+_ANGLE = re.compile(r"<<? \s* [A-Za-z][A-Za-z0-9_.]{0,40} \s* >>?", re.VERBOSE)   # <CUSTOMER_NAME>, <first_name>
+_PRINTF = re.compile(r"%\([a-z_]+\)[sd] | (?<!\w)%[sd](?!\w)", re.VERBOSE)       # %(first_name)s, %s
+_DUNDER = re.compile(r"(?<![\w$])__[A-Za-z][A-Za-z0-9_]{0,40}__(?!\w)")         # __NAME__
+_DOLLAR_NAME = re.compile(r"(?<![\w\\])\$[A-Z][A-Z_]{2,40}\b")                 # $DATE, $CUSTOMER_NAME
+_COLON_NAME = re.compile(r"(?<![\w:/]):[a-z]+_[a-z_]+\b")                       # :customer_name
+_CAPS_NAME = re.compile(r"\b(?:INSERT|ENTER|ADD|YOUR)_[A-Z][A-Z_]+\b")           # INSERT_AGENT_NAME
+_MARKER = re.compile(r"\bX{2,}\b | \$\s?X+(?:\.X{2})?\b | \bTODO\b | \bFIXME\b | \bTBD\b", re.VERBOSE)  # XXX, TODO
 _BRACKET = re.compile(r"""
     (?<!!) \[ (?P<body>[^\[\]\n]{1,120}) \] (?!\s?\() (?!\[) (?!:)        # [NAME], [X] (not [text](url))
     """, re.VERBOSE)
@@ -120,11 +128,33 @@ _PLACEHOLDER_HEADS = frozenset(
     "condition owner macro edge what how define list score criterion qa your first last full ticket order incident "
     "tracking reference case sla response signature day hours value field enter add".split())
 
+_SQL_MESSAGE = "an SQL statement must never reach a customer"
+_KEY_MESSAGE = "a credential, key or internal host must never reach a customer"
+_INTERNAL_MESSAGE = "internal-only material must never reach a customer"
+_PLACEHOLDER_MESSAGE = "unfilled template text"
+_LEAK_RULES: tuple[tuple[Code, str, re.Pattern[str], tuple[str, ...]], ...] = (
+    # code, message, pattern, and the lower-case strings one of which must occur for the pattern to be tried
+    ("internal_leak", _SQL_MESSAGE, _SQL, ("select", "update", "insert", "delete", "drop", "truncate", "alter", "```")),
+    ("internal_leak", _KEY_MESSAGE, _KEY, ("sk-", "rk-", "pk-", "akia", "api", "bearer", "://", ".internal", ".corp",
+                                           ".local", ".intranet")),
+    ("internal_leak", _KEY_MESSAGE, _PASSWORD, ("pass", "pwd", "token", "secret", "login", "user", "credential")),
+    ("internal_leak", _INTERNAL_MESSAGE, _INTERNAL, ("internal", "private", "note")),
+    ("internal_leak", _INTERNAL_MESSAGE, _DO_NOT_SHARE, ("share", "disclos", "forward", "tell", "mention", "reveal")),
+    ("placeholder_leak", _PLACEHOLDER_MESSAGE, _BRACES, ("{",)),
+    ("placeholder_leak", _PLACEHOLDER_MESSAGE, _ANGLE, ("<",)),
+    ("placeholder_leak", _PLACEHOLDER_MESSAGE, _PRINTF, ("%",)),
+    ("placeholder_leak", _PLACEHOLDER_MESSAGE, _DUNDER, ("__",)),
+    ("placeholder_leak", _PLACEHOLDER_MESSAGE, _DOLLAR_NAME, ("$",)),
+    ("placeholder_leak", _PLACEHOLDER_MESSAGE, _COLON_NAME, ("_",)),
+    ("placeholder_leak", _PLACEHOLDER_MESSAGE, _CAPS_NAME, ("_",)),
+    ("placeholder_leak", _PLACEHOLDER_MESSAGE, _MARKER, ("xx", "todo", "fixme", "tbd")),
+)
+
 
 def _bracket_placeholder(body: str) -> bool:
     """Whether `[body]` is template text: `[NAME]`, `[X]`, `[insert date]`; not `[Case #12345]` or `[BUG-4471]`."""
     body = body.strip()
-    if not body or any(char.isdigit() for char in body) or body.lower() == "x" and body == "x":
+    if not body or any(char.isdigit() for char in body) or body == "x":
         return False
     letters = re.sub(r"[^A-Za-z]", "", body)
     if letters.isupper() and (len(letters) >= 2 or len(body) == 1):
@@ -137,61 +167,63 @@ def _bracket_placeholder(body: str) -> bool:
 
 
 def _leaks(norm: Normalized) -> list[tuple[Code, str, str]]:
+    """Placeholders, SQL, credentials and internal notes, read in the text before Markdown is flattened."""
     text = norm.plain
+    lowered = text.lower()
     found: list[tuple[Code, str, str]] = []
-
-    def quote(match: re.Match[str]) -> str:
-        return norm.original_span(match.start(), match.end(), prose=False)
-
-    for match in _SQL.finditer(text):
-        found.append(("internal_leak", "an SQL statement must never reach a customer", quote(match)))
-    for match in _SECRET.finditer(text):
-        found.append(("internal_leak", "a credential, key or internal host must never reach a customer", quote(match)))
-    for match in _INTERNAL.finditer(text):
-        found.append(("internal_leak", "internal-only material must never reach a customer", quote(match)))
-    for match in _PLACEHOLDER.finditer(text):
-        found.append(("placeholder_leak", "unfilled template text", quote(match)))
-    for match in _BRACKET.finditer(text):
-        if _bracket_placeholder(match["body"]):
-            found.append(("placeholder_leak", "unfilled template text", quote(match)))
+    for code, message, pattern, triggers in _LEAK_RULES:
+        if any(trigger in lowered for trigger in triggers):
+            for match in pattern.finditer(text):
+                found.append((code, message, norm.original_span(match.start(), match.end(), prose=False)))
+    if "[" in text:
+        for match in _BRACKET.finditer(text):
+            if _bracket_placeholder(match["body"]):
+                found.append(("placeholder_leak", _PLACEHOLDER_MESSAGE,
+                              norm.original_span(match.start(), match.end(), prose=False)))
     return found
 
 
 # ---- language --------------------------------------------------------------------------------------
 
-_WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
+_WORD = re.compile(r"[^\W\d_]+")
+_ASCII_WORD = re.compile(r"[a-z]+")
+_LETTER = re.compile(r"[^\W\d_]")
+_FOREIGN_LETTER = re.compile(r"[^\W\d_a-zA-Z]")
 _SENTENCE_END = re.compile(r"[.!?]+(?=\s|$)|\n\s*\n")
 
 
 def _language(norm: Normalized, lexicon: Lexicon) -> tuple[Code, str, str] | None:
-    """An `unsupported_language` finding when the draft, or one of its sentences, is not English."""
+    """An `unsupported_language` finding when the draft, or one of its sentences, is not English.
+
+    Light by design: the share of English function words among the words (and of letters outside the
+    Latin script), overall and per sentence, against the function words of the languages agents most
+    often paste; no language model is loaded.
+    """
     text = norm.prose.lower()
-    words = _WORD.findall(text)
-    if not words:
-        return None
-
-    def counts(items: list[str]) -> tuple[int, int, int]:
-        english = other = foreign_script = 0
-        for word in items:
-            base = word.split("'")[0]
-            if base in lexicon.english:
-                english += 1
-            elif base in lexicon.other_languages:
-                other += 1
-            if not word.isascii():
-                foreign_script += 1
-        return english, other, foreign_script
-
-    english, other, script = counts(words)
+    if not text.isascii():
+        letters = sum(1 for _ in _LETTER.finditer(text))
+        foreign = sum(1 for _ in _FOREIGN_LETTER.finditer(text))
+        if foreign >= 4 and foreign >= 0.3 * letters:
+            return ("unsupported_language", "the draft is written in a script the guard cannot check (it reads "
+                    "English only); a reply it cannot read is never passed", norm.original[:160])
+    words = (_ASCII_WORD if text.isascii() else _WORD).findall(text)
     n = len(words)
+    if not n:
+        return None
+    english = sum(map(lexicon.english.__contains__, words))
+    other = sum(map(lexicon.other_languages.__contains__, words))
+    script = 0 if text.isascii() else sum(1 for word in words if not word.isascii())
     if n >= 4 and (english / n < 0.12 or (other + script > english and (other + script) / n >= 0.2)):
         return ("unsupported_language", "the draft is not in English, which is the only language the guard can "
                 "check; a reply it cannot read is never passed", norm.original[:160])
+    if other + script < 3:
+        return None
     position = 0
     for end in [m.end() for m in _SENTENCE_END.finditer(text)] + [len(text)]:
         sentence = _WORD.findall(text[position:end])
-        e, o, s = counts(sentence)
-        if len(sentence) >= 5 and o + s >= 3 and o + s > 2 * e:
+        e = sum(map(lexicon.english.__contains__, sentence))
+        o = sum(map(lexicon.other_languages.__contains__, sentence)) + sum(1 for w in sentence if not w.isascii())
+        if len(sentence) >= 5 and o >= 3 and o > 2 * e:
             return ("unsupported_language", "a sentence of the draft is not in English, which is the only language "
                     "the guard can check", norm.original_span(position, end).strip()[:200])
         position = end
@@ -200,74 +232,78 @@ def _language(norm: Normalized, lexicon: Lexicon) -> tuple[Code, str, str] | Non
 
 # ---- clauses -----------------------------------------------------------------------------------------
 
-_CONNECTORS_AFTER_COMMA = frozenset(
-    "and but so however though although yet while whereas then i we you our your it this they he she the please "
-    "unfortunately meanwhile otherwise also".split())
-_CONNECTORS = frozenset("but however although though whereas otherwise so because".split())
-_AND = frozenset({"and", "so", "then"})
-_PRONOUNS = frozenset("i we you they our your it this he she the".split())
+_SPLIT = re.compile(r"""
+    (?P<sentence> [.!?]+ ["')\]]* (?=\s|$) \s* | \n \s* | ; \s* )          # ". ", "?", a line break, ";"
+    | (?P<colon> : \s+ )                                                    # "Good news: ..."
+    | (?P<dash> — \s* | – (?!\d) \s* )                                     # "—", "–" (not 02:00–04:00)
+    | , \s+ (?= (?: and|but|so|however|though|although|yet|while|whereas|then|i|we|you|our|your|it|this|they|he
+                  |she|the|please|unfortunately|meanwhile|otherwise|also|no|there|just|simply|feel|let|thank|thanks
+                  |sorry ) \b )                                          # ", but", ", we", ", please"
+    | \s (?: [-–—]+ \s+                                                   # " - "
+          | (?= (?: but|however|although|though|whereas|otherwise|so|because ) \b )    # " but ..."
+          | (?= (?: and|so|then ) \s+ (?: i|we|you|they|our|your|it|this|he|she|the|will|won't|can't|is|are|was
+                  |were|has|have|had|can|could|should|shall|would|may|might|must|do|did|does|am|also|i've|we've
+                  |we'll|i'll|we're|i'm|you'll|you're|they'll) \b ) )  # " and we ...", " and will ..."
+    """, re.VERBOSE | re.IGNORECASE)
 _MAX_CLAUSE_WORDS = 80
 _LABEL_WORDS = 3
 """A colon after at most this many words ends a label ("Refund issued: $25 ..."), not a clause."""
-_SENTENCE_GAP = re.compile(r"[.!?][\"')\]]*\s|\n|;")
-_CLAUSE_GAP = re.compile(r":\s")
-_DASH_GAP = re.compile(r"\s[-–—]+\s|—|–(?!\d)")
 
 
 @dataclasses.dataclass(slots=True)
 class _Clause:
     start: int
-    """Index of its first word."""
+    """Offset of its first character in the normalised text."""
     end: int
+    stems: list[str]
     sentence: int
     question: bool = False
     conditional: bool = False
     """It opens with a condition ("If approved", "Once they've verified it")."""
 
 
-def _clauses(text: str, tokens: list[tuple[str, int, int]], lexicon: Lexicon) -> list[_Clause]:
-    """Split the words into clauses: sentence ends, ';', ':', dashes, and connectives that start a clause."""
+def _clauses(text: str, lexicon: Lexicon) -> list[_Clause]:
+    """Split the text into clauses: sentence ends, ';', ':', dashes, and connectives that open a clause."""
     clauses: list[_Clause] = []
     sentence = 0
     start = 0
-    previous_end = 0
-    for i, (word, begin, _) in enumerate(tokens):
-        gap = text[previous_end:begin] if i else ""
-        new_sentence = bool(i) and _SENTENCE_GAP.search(gap) is not None
-        boundary = new_sentence or (bool(i) and (
-            (_CLAUSE_GAP.search(gap) is not None and i - start > _LABEL_WORDS)
-            or _DASH_GAP.search(gap) is not None
-            or ("," in gap and word in _CONNECTORS_AFTER_COMMA)
-            or word in _CONNECTORS
-            or (word in _AND and i + 1 < len(tokens) and tokens[i + 1][0] in _PRONOUNS)
-            or i - start >= _MAX_CLAUSE_WORDS))
-        if boundary and i > start:
-            clauses.append(_Clause(start=start, end=i, sentence=sentence))
-            start = i
-        if new_sentence:
+
+    def close(end: int) -> None:
+        piece = text[start:end]
+        stems = stems_of(piece)
+        if not stems:
+            return
+        offset = start
+        for chunk in range(0, len(stems), _MAX_CLAUSE_WORDS):  # a run-on text is read in bounded pieces
+            part = stems[chunk:chunk + _MAX_CLAUSE_WORDS]
+            clauses.append(_Clause(start=offset, end=end, stems=part, sentence=sentence))
+
+    for match in _SPLIT.finditer(text):
+        if match["colon"] is not None and len(stems_of(text[start:match.start()])) <= _LABEL_WORDS:
+            continue
+        close(match.start())
+        start = match.end()
+        if match["sentence"] is not None:
+            if "?" in match.group(0):
+                for clause in reversed(clauses):
+                    if clause.sentence != sentence:
+                        break
+                    clause.question = True
             sentence += 1
-        previous_end = tokens[i][2]
-    if start < len(tokens):
-        clauses.append(_Clause(start=start, end=len(tokens), sentence=sentence))
-    stems = [t[0] for t in tokens]
+    close(len(text))
     for clause in clauses:
-        last = tokens[clause.end - 1][2]
-        tail = text[last:last + 3]
-        clause.question = "?" in tail
-        clause.conditional = (lexicon.condition.match_at(stems, clause.start, clause.end) >= 0
-                              or lexicon.temporal.match_at(stems, clause.start, clause.end) >= 0)
-    for index in range(len(clauses) - 2, -1, -1):  # a question mark ends the whole sentence
-        if clauses[index + 1].sentence == clauses[index].sentence and clauses[index + 1].question:
-            clauses[index].question = True
+        clause.conditional = (lexicon.condition.match_at(clause.stems, 0, len(clause.stems)) >= 0
+                              or lexicon.temporal.match_at(clause.stems, 0, len(clause.stems)) >= 0)
     return clauses
 
 
-def _has(phrases: PhraseSet, stems: list[str], start: int, end: int) -> bool:
-    return phrases.found(stems, start, end)
+def _has(phrases: PhraseSet, stems: list[str], start: int = 0, end: int | None = None) -> bool:
+    return phrases.found(stems, start, len(stems) if end is None else end)
 
 
-def _negated(stems: list[str], start: int, end: int, lexicon: Lexicon) -> bool:
-    for i in range(start, end):
+def _negated(stems: list[str], lexicon: Lexicon) -> bool:
+    end = len(stems)
+    for i in range(end):
         if stems[i] in lexicon.negation.by_first and lexicon.negation.match_at(stems, i, end) >= 0:
             if lexicon.negation_exceptions.match_at(stems, i, end) >= 0:
                 continue
@@ -275,23 +311,32 @@ def _negated(stems: list[str], start: int, end: int, lexicon: Lexicon) -> bool:
     return False
 
 
-def _asserted(clause: _Clause, leads: list[_Clause], stems: list[str], lexicon: Lexicon) -> bool:
+def _asserted(clause: _Clause, leads: list[_Clause], lexicon: Lexicon) -> bool:
     """Whether the clause asserts or promises (not negated, hedged, conditional on review, or asked)."""
-    s, e = clause.start, clause.end
-    if clause.question or _negated(stems, s, e, lexicon):
+    stems = clause.stems
+    e = len(stems)
+    if clause.question or _negated(stems, lexicon):
         return False
-    offer = _has(lexicon.offer, stems, s, e)
-    for i in range(s, e):
+    offer = _has(lexicon.offer, stems)
+    idioms: set[int] = set()  # "you won't have to pay" commits, although its words negate and hedge
+    for i in range(e):
+        if stems[i] in lexicon.negation_exceptions.by_first:
+            stop = lexicon.negation_exceptions.match_at(stems, i, e)
+            if stop > 0:
+                idioms.update(range(i, stop))
+    for i in range(e):
+        if i in idioms:
+            continue
         if stems[i] in lexicon.hedge.by_first and lexicon.hedge.match_at(stems, i, e) >= 0:
             if offer and stems[i] in ("would", "like"):
                 continue
             return False
-    spans = [(c.start, c.end) for c in leads] + [(s, e)]
-    for a, b in spans:
-        if _has(lexicon.condition, stems, a, b) and not _has(lexicon.offer_condition, stems, a, b):
+    spans = [c.stems for c in leads] + [stems]
+    for part in spans:
+        if _has(lexicon.condition, part) and not _has(lexicon.offer_condition, part):
             return False
-    temporal = any(_has(lexicon.temporal, stems, a, b) for a, b in spans)
-    return not (temporal and any(_has(lexicon.review, stems, a, b) for a, b in spans))
+    temporal = any(_has(lexicon.temporal, part) for part in spans)
+    return not (temporal and any(_has(lexicon.review, part) for part in spans))
 
 
 # ---- commitments -------------------------------------------------------------------------------------
@@ -303,39 +348,51 @@ class _Hit:
     end: int
 
 
-def _followed_by(phrases: tuple[tuple[str, ...], ...], stems: list[str], at: int, end: int) -> bool:
-    return any(tuple(stems[at:at + len(p)]) == p for p in phrases if at + len(p) <= end)
+def _followed_by(index: Mapping[str, tuple[tuple[str, ...], ...]], stems: list[str], at: int) -> bool:
+    if at >= len(stems):
+        return False
+    return any(tuple(stems[at:at + len(p)]) == p for p in index.get(stems[at], ()))
 
 
-def _preceded_by(phrases: tuple[tuple[str, ...], ...], stems: list[str], at: int, start: int) -> bool:
-    return any(at - len(p) >= start and tuple(stems[at - len(p):at]) == p for p in phrases)
+def _preceded_by(index: Mapping[str, tuple[tuple[str, ...], ...]], stems: list[str], at: int) -> bool:
+    if at <= 0:
+        return False
+    return any(at - len(p) >= 0 and tuple(stems[at - len(p):at]) == p for p in index.get(stems[at - 1], ()))
 
 
-def _commitments(stems: list[str], start: int, end: int, lexicon: Lexicon) -> list[_Hit]:
-    from sopilot.guard.lexicon import _match  # the phrase matcher with gaps
-
-    hits: list[_Hit] = []
+def _commitments(stems: list[str], lexicon: Lexicon) -> list[_Hit]:
+    """Every frame of the lexicon that the clause's words satisfy."""
+    end = len(stems)
+    index = lexicon.term_index
+    present = set(stems)
+    if present.isdisjoint(index.keys()):
+        return []
     masked: set[int] = set()
-    for i in range(start, end):
-        if stems[i] in lexicon.neutral.by_first:
-            stop = lexicon.neutral.match_at(stems, i, end)
-            if stop > 0:
-                masked.update(range(i, stop))
-    for i in range(start, end):
-        if i in masked:
+    if not present.isdisjoint(lexicon.neutral.by_first.keys()):
+        for i in range(end):
+            if stems[i] in lexicon.neutral.by_first:
+                stop = lexicon.neutral.match_at(stems, i, end)
+                if stop > 0:
+                    masked.update(range(i, stop))
+    hits: list[_Hit] = []
+    for i in range(end):
+        entries = index.get(stems[i])
+        if not entries or i in masked:
             continue
-        for term, frame in lexicon.term_index.get(stems[i], ()):
+        for term, frame in entries:
             stop = _match(term, stems, i, end)
             if stop < 0:
                 continue
-            if frame.not_after and _followed_by(frame.not_after, stems, stop, end):
+            if frame.after_index and _followed_by(frame.after_index, stems, stop):
                 continue
-            if frame.not_before and _preceded_by(frame.not_before, stems, i, start):
+            if frame.before_index and _preceded_by(frame.before_index, stems, i):
                 continue
             if frame.companions is not None:
-                lo, hi = max(start, i - frame.window), min(end, stop + frame.window)
-                if not any(_match(c, stems, j, hi) >= 0 and not (i <= j < stop) and j not in masked
-                           for c in frame.companions for j in range(lo, hi) if stems[j] == c[0]):
+                lo, hi = max(0, i - frame.window), min(end, stop + frame.window)
+                companions = frame.companion_index
+                if not any(_match(c, stems, j, hi) >= 0
+                           for j in range(lo, hi) if not (i <= j < stop) and j not in masked
+                           for c in companions.get(stems[j], ())):
                     continue
             hits.append(_Hit(frame=frame, start=i, end=stop))
     return hits
@@ -363,10 +420,6 @@ _QUANTITY = re.compile(r"""
     """, re.VERBOSE)
 
 
-def _clause_text(text: str, tokens: list[tuple[str, int, int]], clause: _Clause) -> str:
-    return text[tokens[clause.start][1]:tokens[clause.end - 1][2] + 1]
-
-
 def _digits(text: str) -> str:
     """Number words as digits ("three hundred dollars" → "300 dollars"), for reading amounts and limits."""
     if not re.search(r"[a-z]{3}", text, re.IGNORECASE):
@@ -383,8 +436,7 @@ def _granted_amounts(text: str) -> list[Money]:
             or not (_CONTEXT_BEFORE.search(text[max(0, start - 30):start]) or _CONTEXT_AFTER.search(text[end:end + 40]))]
 
 
-def _money_limits(text: str, stems: list[str], clause: _Clause, grant: Grant, lexicon: Lexicon,
-                  decision: Decision) -> list[str]:
+def _money_limits(text: str, stems: list[str], grant: Grant, lexicon: Lexicon, decision: Decision) -> list[str]:
     """Why a covered money commitment still exceeds the grant (empty when it does not)."""
     problems: list[str] = []
     readable = _digits(text)
@@ -399,7 +451,7 @@ def _money_limits(text: str, stems: list[str], clause: _Clause, grant: Grant, le
             problems.append(f"the reply names {money}, above the {Money(amount=grant.ceiling)} the decision "
                             f"({_describe(decision)}) grants")
     usd = [m.amount for m in amounts if m.is_usd]
-    s, e = clause.start, clause.end
+    s, e = 0, len(stems)
     if (len(usd) >= 2 and grant.ceiling is not None and _has(lexicon.sum_words, stems, s, e)
             and sum(usd) > grant.ceiling and max(usd) <= grant.ceiling):
         problems.append(f"the reply adds amounts up to {Money(amount=sum(usd))}, above the "
@@ -429,8 +481,6 @@ _NOT_PLAN_BEFORE = frozenset({"within", "in", "everi", "per"})
 
 def _quantities(text: str, units: dict[str, Decimal], excluded: frozenset[str]) -> list[Decimal]:
     """Numbers with a unit ("for 8 hours", "a 12-month plan"), in the unit's measure; not "within 1 hour"."""
-    from sopilot.guard.lexicon import stem
-
     found = []
     for match in _QUANTITY.finditer(text):
         factor = units.get(stem(match["unit"].lower()))
@@ -446,10 +496,9 @@ def _quantities(text: str, units: dict[str, Decimal], excluded: frozenset[str]) 
     return found
 
 
-def _action_limits(commitment: str, text: str, stems: list[str], clause: _Clause, grant: Grant,
-                   lexicon: Lexicon) -> list[str]:
+def _action_limits(commitment: str, text: str, stems: list[str], grant: Grant, lexicon: Lexicon) -> list[str]:
     """Why a granted action is promised beyond the grant's limits (empty when it is not)."""
-    s, e = clause.start, clause.end
+    s, e = 0, len(stems)
     problems = []
     if commitment in ("account_create", "role_assign", "access_grant"):
         if grant.role is not None and _has(lexicon.roles, stems, s, e):
@@ -482,15 +531,16 @@ _KIND_LABEL = {"refund": "a refund or money back", "credit": "a credit or reduct
                "waiver": "a fee waiver, discount, voucher or free service", "replacement": "a replacement"}
 
 
-def _clause_violations(clause: _Clause, hits: list[_Hit], text: str, tokens: list[tuple[str, int, int]],
-                       stems: list[str], decision: Decision, lexicon: Lexicon,
-                       evidence: str) -> list[tuple[Code, str, str]]:
+def _clause_violations(clause: _Clause, sentence: tuple[str, list[str]], hits: list[_Hit], text: str,
+                       decision: Decision, lexicon: Lexicon, evidence: str) -> list[tuple[Code, str, str]]:
+    """Each commitment of an asserted clause, held to the grant; action limits are read in the whole sentence."""
     grant = decision.grant
+    stems = clause.stems
     found: list[tuple[Code, str, str]] = []
     kinds = {h.frame.commitment: h.frame.kind for h in hits}
     if "approval" in kinds.values():
-        for i in range(clause.start, clause.end):  # "approved your refund request" approves a refund
-            kind = lexicon.money_nouns.get(stems[i])
+        for word in stems:  # "approved your refund request" approves a refund
+            kind = lexicon.money_nouns.get(word)
             if kind is not None:
                 kinds.setdefault(kind, kind)
         covered = [k for c, k in kinds.items() if k != "approval"
@@ -498,7 +548,7 @@ def _clause_violations(clause: _Clause, hits: list[_Hit], text: str, tokens: lis
         if len(covered) < len(kinds) - 1 or not covered:
             found.append(("unauthorized_commitment", f"the reply confirms an approval, which the decision "
                           f"({_describe(decision)}) does not make", evidence))
-    clause_text = _clause_text(text, tokens, clause)
+    clause_text = text[clause.start:clause.end]
     money_checked = False
     for commitment, kind in kinds.items():
         if kind == "approval":
@@ -510,7 +560,7 @@ def _clause_violations(clause: _Clause, hits: list[_Hit], text: str, tokens: lis
             elif kind != "replacement" and not money_checked:
                 money_checked = True
                 found += [("unauthorized_refund", problem, evidence)
-                          for problem in _money_limits(clause_text, stems, clause, grant, lexicon, decision)]
+                          for problem in _money_limits(clause_text, stems, grant, lexicon, decision)]
             continue
         if commitment not in grant.actions:
             team = f" ({decision.escalate_to})" if decision.escalate_to else ""
@@ -519,26 +569,30 @@ def _clause_violations(clause: _Clause, hits: list[_Hit], text: str, tokens: lis
                           f"team{team}", evidence))
             continue
         found += [("unauthorized_commitment", problem, evidence)
-                  for problem in _action_limits(commitment, clause_text, stems, clause, grant, lexicon)]
+                  for problem in _action_limits(commitment, sentence[0], sentence[1], grant, lexicon)]
     return found
 
 
-def _undisguise(tokens: list[tuple[str, int, int]], norm: Normalized,
-                lexicon: Lexicon) -> list[tuple[str, int, int]]:
-    """Words written with letters of another script are read as the lexicon word one letter away, if any.
+def _undisguise(stems: list[str], lexicon: Lexicon) -> list[str]:
+    """Words that held letters of another script are read as the lexicon word one letter away, if any.
 
-    Folding maps a Greek "ρ" to the Latin "p" it looks like, so "ρefund" becomes "pefund"; a word whose
-    original letters were not all ASCII and that is one substitution from a commitment word is that word.
+    Folding maps a Greek "ρ" to the Latin "p" it looks like, so "ρefund" becomes "pefund"; in a draft that
+    mixed scripts, a word one substitution away from a commitment word is read as that word.
     """
+    index = _wildcards(lexicon)
     out = []
-    for word, start, end in tokens:
-        if word not in lexicon.vocabulary and len(word) >= 4 and not norm.original_span(start, end).isascii():
-            for candidate in lexicon.vocabulary:
-                if len(candidate) == len(word) and sum(a != b for a, b in zip(candidate, word)) == 1:
-                    word = candidate
-                    break
-        out.append((word, start, end))
+    for word in stems:
+        if len(word) >= 4 and word not in lexicon.vocabulary:
+            word = next((index[key] for i in range(len(word)) if (key := f"{word[:i]}?{word[i + 1:]}") in index),
+                        word)
+        out.append(word)
     return out
+
+
+@functools.lru_cache(maxsize=4)
+def _wildcards(lexicon: Lexicon) -> dict[str, str]:
+    """Each vocabulary word with one letter replaced by "?" → the word (built on the first disguised draft)."""
+    return {f"{word[:i]}?{word[i + 1:]}": word for word in sorted(lexicon.vocabulary) for i in range(len(word))}
 
 
 def check(reply: str, decision: Decision, *, lexicon: Lexicon | None = None) -> Verdict:
@@ -558,21 +612,26 @@ def check(reply: str, decision: Decision, *, lexicon: Lexicon | None = None) -> 
         found.append(language)
     else:
         text = norm.prose
-        tokens = tokenize(text)
+        clauses = _clauses(text, lexicon)
         if norm.folded:
-            tokens = _undisguise(tokens, norm, lexicon)
-        stems = [t[0] for t in tokens]
+            for clause in clauses:
+                clause.stems = _undisguise(clause.stems, lexicon)
+        sentences: dict[int, list[_Clause]] = {}
+        for clause in clauses:
+            sentences.setdefault(clause.sentence, []).append(clause)
         leads: list[_Clause] = []
-        for clause in _clauses(text, tokens, lexicon):
+        for clause in clauses:
             if leads and leads[-1].sentence != clause.sentence:
                 leads = []
-            hits = _commitments(stems, clause.start, clause.end, lexicon)
-            if hits and _asserted(clause, leads, stems, lexicon):
-                stop = tokens[clause.end - 1][2]
+            hits = _commitments(clause.stems, lexicon)
+            if hits and _asserted(clause, leads, lexicon):
+                stop = clause.end
                 while stop < len(text) and text[stop] in ".!?\"')]":
                     stop += 1
-                evidence = norm.original_span(tokens[clause.start][1], stop)
-                found += _clause_violations(clause, hits, text, tokens, stems, decision, lexicon, evidence)
+                evidence = norm.original_span(clause.start, stop)[:500]
+                parts = sentences[clause.sentence]
+                sentence = (text[parts[0].start:parts[-1].end], [w for part in parts for w in part.stems])
+                found += _clause_violations(clause, sentence, hits, text, decision, lexicon, evidence)
             if clause.conditional:
                 leads.append(clause)
     violations = tuple(Violation(code=code, message=message, evidence=evidence)

@@ -32,7 +32,7 @@ _TOKEN = re.compile(r"""
     n't                          # "haven't" -> "have" + "n't"
     | '(?:ve|ll|re|d|m|s)\b      # "we've" -> "we" + "'ve"
     | [a-z0-9]+(?=n't)
-    | [a-z0-9]+(?:-[a-z0-9]+)*   # "read-only", "two-factor", "2024-06-12"
+    | [a-z0-9]+                  # "read-only" is "read" "only": the lexicon is tokenised the same way
     | [$€£¥₹%+]
     """, re.VERBOSE)
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
@@ -66,6 +66,12 @@ def tokenize(text: str) -> list[tuple[str, int, int]]:
     """(stem, start, end) of every word of `text` (ASCII case folded; offsets into `text`)."""
     lowered = text.translate(_ASCII_LOWER)
     return [(stem(m.group(0)), m.start(), m.end()) for m in _TOKEN.finditer(lowered)]
+
+
+def stems_of(text: str) -> list[str]:
+    """The stems of every word of `text`, in order (the fast path of `tokenize`, without offsets)."""
+    cache = _STEMS
+    return [cache.get(word) or stem(word) for word in _TOKEN.findall(text.translate(_ASCII_LOWER))]
 
 
 def phrase(text: str) -> tuple[str, ...]:
@@ -158,6 +164,19 @@ class Frame:
     not_after: tuple[Phrase, ...]
     not_before: tuple[Phrase, ...]
     window: int
+    after_index: Mapping[str, tuple[Phrase, ...]] = dataclasses.field(default_factory=lambda: MappingProxyType({}))
+    """`not_after` by first stem."""
+    before_index: Mapping[str, tuple[Phrase, ...]] = dataclasses.field(default_factory=lambda: MappingProxyType({}))
+    """`not_before` by last stem."""
+    companion_index: Mapping[str, tuple[Phrase, ...]] = dataclasses.field(default_factory=lambda: MappingProxyType({}))
+    """`companions` by first stem."""
+
+
+def _by(phrases: tuple[Phrase, ...] | None, position: int) -> Mapping[str, tuple[Phrase, ...]]:
+    index: dict[str, list[Phrase]] = {}
+    for p in phrases or ():
+        index.setdefault(p[position], []).append(p)
+    return MappingProxyType({k: tuple(v) for k, v in index.items()})
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
@@ -211,7 +230,7 @@ def _phrase_set(items: list[str] | tuple[str, ...]) -> PhraseSet:
     return PhraseSet(by_first=MappingProxyType({k: tuple(v) for k, v in index.items()}))
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True, eq=False)
 class Lexicon:
     """The compiled vocabulary: cue phrase sets, frames indexed by the first stem of their terms, limits."""
 
@@ -294,11 +313,13 @@ def load_lexicon(path: str | Path = LEXICON_FILE) -> Lexicon:
             companions = f.with_
             if companions is not None and any(item == "*money_objects" for item in companions):
                 companions = model.money_objects
+            with_ = None if companions is None else tuple(filter(None, map(phrase, companions)))
+            after = tuple(filter(None, map(phrase, [*f.not_after, *model.cues.topic_heads])))
+            before = tuple(filter(None, map(phrase, f.not_before)))
             frames.append(Frame(
-                commitment=c.id, kind=c.kind, terms=tuple(filter(None, map(phrase, f.terms))),
-                companions=None if companions is None else tuple(filter(None, map(phrase, companions))),
-                not_after=tuple(filter(None, map(phrase, [*f.not_after, *model.cues.topic_heads]))),
-                not_before=tuple(filter(None, map(phrase, f.not_before))), window=f.window))
+                commitment=c.id, kind=c.kind, terms=tuple(filter(None, map(phrase, f.terms))), companions=with_,
+                not_after=after, not_before=before, window=f.window, after_index=_by(after, 0),
+                before_index=_by(before, -1), companion_index=_by(with_, 0)))
     term_index: dict[str, list[tuple[Phrase, Frame]]] = {}
     for frame in frames:
         for term in frame.terms:

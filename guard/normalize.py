@@ -28,7 +28,6 @@ import functools
 import html
 import json
 import re
-import sys
 import unicodedata
 from array import array
 from importlib import resources
@@ -48,7 +47,7 @@ _ENTITY = re.compile(r"""
     """, re.VERBOSE)
 _NON_ASCII_RUN = re.compile(r"[^\x00-\x7f]+")
 _EMPHASIS = re.compile(r"""
-    (?<![\w*~`]) (?P<mark>\*{1,3}|~~|`{1,3}) (?=\S) (?P<body>[^\n]{1,500}?) (?<=\S) (?P=mark) (?![\w*~`])  # **bold** `x`
+    (?<![*~`]) (?P<mark>\*{1,3}|~~|`{1,3}) (?=[^\s*]) (?P<body>[^\n]{1,500}?) (?<=[^\s*]) (?P=mark) (?![*~`])  # **b**, *re*fund
     | (?<![\w_]) (?P<umark>_{1,3}) (?=[^\s_]) (?P<ubody>[^\n_]{1,500}?[a-z][^\n_]{0,500}?) (?<=[^\s_]) (?P=umark)
       (?![\w_])                                                                             # _em_, not __NAME__
     """, re.VERBOSE)
@@ -77,6 +76,7 @@ def _invisible_table() -> dict[int, None]:
     return table
 
 
+_ASCII_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _INVISIBLE = _invisible_table()
 _INVISIBLE_RE = re.compile("[" + "".join(re.escape(chr(c)) for c in sorted(_INVISIBLE) if c < 0x10000)
                            + "\U000e0000-\U000e007f\U000e0100-\U000e01ef\U0001bca0-\U0001bca3\U0001d173-\U0001d17a]")
@@ -111,14 +111,17 @@ class Normalized:
     """HTML decoded, NFKC, invisible characters removed, confusables folded (Markdown kept)."""
     prose: str
     """`plain` with Markdown flattened and broken lines re-joined."""
-    plain_map: array
-    prose_map: array
+    plain_map: array | None
+    """Original offset of each character of `plain`; None when `plain` is the original itself."""
+    prose_map: array | None
     folded: bool
     """Whether any character was folded from another script (a hint that a word may be disguised)."""
 
     def original_span(self, start: int, end: int, *, prose: bool = True) -> str:
         """The original characters behind `[start, end)` of `prose` (or of `plain`)."""
         mapping = self.prose_map if prose else self.plain_map
+        if mapping is None:
+            return self.original[start:end].strip() or self.original[start:end]
         if not len(mapping) or start >= end:
             return ""
         first = mapping[min(start, len(mapping) - 1)]
@@ -149,10 +152,12 @@ class _Builder:
         return "".join(self.parts), self.offsets
 
 
-def _substitute(text: str, mapping: array, pattern: re.Pattern[str], replace) -> tuple[str, array]:
+def _substitute(text: str, mapping: array | None, pattern: re.Pattern[str], replace) -> tuple[str, array | None]:
     """One pass of `pattern` over `text`; `replace(match)` gives the new text for each match."""
     if pattern.search(text) is None:
         return text, mapping
+    if mapping is None:
+        mapping = array("l", range(len(text)))
     out = _Builder()
     position = 0
     for match in pattern.finditer(text):
@@ -206,7 +211,7 @@ def _emphasis(match: re.Match[str]) -> tuple[str, int]:
 
 def normalize(text: str) -> Normalized:
     """Normalise a draft reply for checking (see the module docstring for the steps and why)."""
-    mapping = array("l", range(len(text)))
+    mapping: array | None = None
     current = text
     if "<" in current:
         current, mapping = _substitute(current, mapping, _TAG, _tag)
@@ -219,7 +224,7 @@ def normalize(text: str) -> Normalized:
         current, mapping = _substitute(current, mapping, _NON_ASCII_RUN, _fold_run)
         folded = current != before
     else:
-        current, mapping = _substitute(current, mapping, _INVISIBLE_RE, lambda m: "")
+        current, mapping = _substitute(current, mapping, _ASCII_CONTROL, lambda m: "")
     plain, plain_map = current, mapping
     if "[" in current:
         current, mapping = _substitute(current, mapping, _LINK, _link)
@@ -229,5 +234,5 @@ def normalize(text: str) -> Normalized:
     if "\n" in current:
         current, mapping = _substitute(current, mapping, _HYPHEN_BREAK, lambda m: "")
         current, mapping = _substitute(current, mapping, _LINE_BREAK, lambda m: " ")
-    return Normalized(original=text, plain=sys.intern(plain) if len(plain) < 64 else plain, prose=current,
+    return Normalized(original=text, plain=plain, prose=current,
                       plain_map=plain_map, prose_map=mapping, folded=folded)
