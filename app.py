@@ -14,4 +14,5 @@ st.navigation([
     st.Page("ui/knowledge.py", title="Knowledge", icon=":material/menu_book:"),
     st.Page("ui/evaluation.py", title="Evaluation", icon=":material/analytics:"),
     st.Page("ui/audit.py", title="Audit", icon=":material/fact_check:"),
+    st.Page("ui/operations.py", title="Operations", icon=":material/monitoring:"),
 ]).run()

@@ -19,9 +19,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from sopilot.core.errors import ConfigError, InputError
 from sopilot.guard.facts import PRIORITIES
-from sopilot.guard.policy import POLICY_FILE, AllOf, AnyOf, Condition, Leaf, Policies, Rule, load_policies
+from sopilot.guard.policy import POLICY_FILE, AllOf, Condition, Leaf, Policies, Rule, load_policies
+
+from sopilot.core.errors import ConfigError, InputError
 
 ARCHIVE_DIR = "policy-archive"
 """Superseded policy sets, kept for audit inside the knowledge dir."""
@@ -237,17 +238,24 @@ def _rule_fields(rule: Rule) -> dict[str, str]:
             "reply": str(rule.reply)}
 
 
+def _fmt(threshold) -> str:
+    return f"{threshold.value} {threshold.unit}"
+
+
+def _iso(day: dt.date | None) -> str | None:
+    return day.isoformat() if day else None
+
+
 def diff_policies(a: Policies, b: Policies) -> PolicyDiff:
     """Every threshold, policy and rule that differs between `a` and `b`, in file order."""
     changes: list[Change] = []
     for name in dict.fromkeys([*a.thresholds, *b.thresholds]):
         old, new = a.thresholds.get(name), b.thresholds.get(name)
-        fmt = (lambda t: f"{t.value} {t.unit}")
         if old is None or new is None:
             changes.append(Change(kind="added" if old is None else "removed", where=f"thresholds.{name}",
-                                  before=fmt(old) if old else None, after=fmt(new) if new else None))
+                                  before=_fmt(old) if old else None, after=_fmt(new) if new else None))
         elif (old.value, old.unit) != (new.value, new.unit):
-            changes.append(Change(kind="changed", where=f"thresholds.{name}", before=fmt(old), after=fmt(new)))
+            changes.append(Change(kind="changed", where=f"thresholds.{name}", before=_fmt(old), after=_fmt(new)))
     for sop_id in dict.fromkeys([*a.policies, *b.policies]):
         old_p, new_p = a.policies.get(sop_id), b.policies.get(sop_id)
         if old_p is None or new_p is None:
@@ -270,6 +278,5 @@ def diff_policies(a: Policies, b: Policies) -> PolicyDiff:
         if old_p.fallback != new_p.fallback:
             changes.append(Change(kind="changed", where=f"policies.{sop_id}.fallback", before=old_p.fallback,
                                   after=new_p.fallback))
-    iso = (lambda d: d.isoformat() if d else None)
-    return PolicyDiff(a=a.version or a.source.name, b=b.version or b.source.name, a_effective=iso(a.effective_date),
-                      b_effective=iso(b.effective_date), changes=tuple(changes))
+    return PolicyDiff(a=a.version or a.source.name, b=b.version or b.source.name, a_effective=_iso(a.effective_date),
+                      b_effective=_iso(b.effective_date), changes=tuple(changes))

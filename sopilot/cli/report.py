@@ -137,4 +137,5 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
                   f"({planted.inconsistent_agent}), {planted.kb_gap_count} tickets without an SOP, "
                   f"{planted.kb_review_count} poorly served {planted.kb_review_policy} tickets")
         return 0
-    raise UserError(f"unknown report {command!r}: use overrides, gaps, policies, weekly, csat-import, tasks or demo-data")
+    raise UserError(f"unknown report {command!r}: use overrides, gaps, policies, weekly, csat-import, tasks or "
+                    "demo-data")

@@ -5,8 +5,8 @@ export (`import_csv`). It becomes a `csat_recorded` event on the ticket's record
 so the ticket's history shows it; a score at or below `csat_low_score` (default 2) also raises a
 `csat_review` task for the Team Lead carrying the customer's words. A CSV file is checked whole
 before anything is written: one bad row and nothing is imported, and the message names the row,
-the column and what to write instead. Re-importing a row already recorded (same ticket, score,
-comment and time) records nothing new.
+the column and what to write instead. A score already recorded (same ticket, score, comment and
+time, or a retried post without a time) is not recorded again.
 """
 
 from __future__ import annotations
@@ -126,7 +126,7 @@ def record_scores(settings, scores: list[CsatScore]) -> CsatResult:
     events, tasks, duplicates = [], [], 0
     for score in scores:
         identity = (score.ticket_id, score.score, score.comment, score.at.isoformat() if score.at else None)
-        if score.at is not None and identity in seen:
+        if identity in seen:
             duplicates += 1
             continue
         seen.add(identity)

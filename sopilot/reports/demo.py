@@ -96,7 +96,8 @@ _MESSAGES: dict[str, tuple[tuple[str, ...], ...]] = {
 
 def _facts(policy: str, rng: random.Random) -> dict[str, Any]:
     if policy == "A.1":
-        return {"priority": rng.choice(("Low", "Low", "Medium", "High")), "amount": f"{rng.choice((19, 45, 89, 120, 149, 180, 240)):.2f}"}
+        return {"priority": rng.choice(("Low", "Low", "Medium", "High")),
+                "amount": f"{rng.choice((19, 45, 89, 120, 149, 180, 240)):.2f}"}
     if policy == "A.2":
         return {"days_since_payment": rng.choice((3, 7, 12, 14, 20, 40))}
     if policy == "B.1":
@@ -367,7 +368,8 @@ def generate(*, weeks: int = 6, end_week: str | None = None, seed: int = 7, know
                agent=INCONSISTENT_AGENT, action="overridden", justification=reason,
                reply="We are sending you a replacement right away.")
     facts = {}
-    ticket(_moment(rng, gap_start), policy="H.1", message=_message("H.1", rng, facts), facts=facts, agent="george.adams",
+    ticket(_moment(rng, gap_start), policy="H.1", message=_message("H.1", rng, facts), facts=facts,
+           agent="george.adams",
            action="overridden", justification="The courier gave me a new delivery date over the phone.",
            reply="Your parcel will now arrive in [NUMBER] days.")
     events.sort(key=lambda e: (e.created_at, e.ticket_id or ""))

@@ -161,7 +161,8 @@ def _outline(replies: list[str], background: list[str], settings) -> list[str]:
         best = members[text.central(vectors[members], 1)[0]]
         if back_vectors:
             probe = vectors[best]
-            share = sum(float(np.max(v @ probe)) >= settings.report_similarity for v in back_vectors) / len(back_vectors)
+            hits = sum(float(np.max(v @ probe)) >= settings.report_similarity for v in back_vectors)
+            share = hits / len(back_vectors)
             if share >= BOILERPLATE_SHARE:
                 continue
         position = sum(pieces[i][1] for i in members) / len(members)
@@ -227,9 +228,13 @@ def analyse_gaps(records: list[TicketRecord], period: Period, settings) -> GapRe
 
 def gap_report(settings, *, weeks: int = DEFAULT_WEEKS, until: str | None = None, record: bool = False,
                now=None) -> GapReport:
-    """`sopilot report gaps`: the `weeks` ISO weeks ending with `until` (None: the current week).
+    """`sopilot report gaps`: the knowledge-base gaps of a run of ISO weeks.
 
     Args:
+        settings: where the audit log and the knowledge dir are.
+        weeks: how many ISO weeks to analyse.
+        until: the last of them (`2026-W48`); None: the current week.
+        now: the current time (tests); None: now.
         record: also record the SME tasks and content-team flags in the audit log (the weekly run does).
     """
     period = weeks_until(until, weeks, now=now)

@@ -290,9 +290,12 @@ def record_report_tasks(settings, report: OverrideReport) -> OverrideReport:
 
 
 def override_report(settings, week: str | None = None, *, record: bool = False, now=None) -> OverrideReport:
-    """`sopilot report overrides`: the report of ISO week `week` (None: the current week).
+    """`sopilot report overrides`: the Automation Policy Exception Report of one ISO week.
 
     Args:
+        settings: where the audit log is, and the grouping similarity.
+        week: the ISO week (`2026-W48`); None: the current week.
+        now: the current time (tests); None: now.
         record: also record the tasks, notification and flags in the audit log (what the Monday run does).
     """
     period = parse_week(week, now=now)

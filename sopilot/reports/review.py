@@ -73,7 +73,8 @@ class PolicyStats:
                 "escalation_rate": _share(self.outcomes.get("escalate", 0), self.volume),
                 "manual_review_rate": _share(self.outcomes.get("manual_review", 0), self.volume),
                 "escalation_causes": list(self.escalation_causes), "resolved": self.resolved,
-                "acceptance_rate": _share(self.accepted, self.resolved), "edit_rate": _share(self.edited, self.resolved),
+                "acceptance_rate": _share(self.accepted, self.resolved),
+                "edit_rate": _share(self.edited, self.resolved),
                 "override_rate": _share(self.overridden, self.resolved),
                 "wrong_sop_rate": _share(self.wrong_sop, self.resolved), "csat": self.csat.to_json(),
                 "csat_by_outcome": {k: v.to_json() for k, v in self.csat_by_outcome.items()},
@@ -97,7 +98,6 @@ class PolicyReview:
 
     def to_markdown(self) -> str:
         """One table of figures per policy, then escalation causes and CSAT by outcome."""
-        pct = (lambda v: "" if v is None else f"{v:.0%}")
         lines = [f"# Policy review, {self.period.label}", "", "Handbook §6: volume, automation and escalation per "
                  "policy, what agents did with the suggestions, and CSAT (§8).", "",
                  "| policy | tickets | automated | escalated | manual | accepted | edited | overridden | wrong SOP "
@@ -144,6 +144,11 @@ def _cause(record: TicketRecord, rules: set[str], thresholds: set[str]) -> tuple
         named = tuple(sorted({reason.split()[0] for reason in reasons[1:] if reason.split()
                               and reason.split()[0] in FIELDS}))
     return rule or (reasons[0] if reasons else "(no reason recorded)"), named
+
+
+def pct(value: float | None) -> str:
+    """A share as a whole percentage (`42%`), empty when there is none."""
+    return "" if value is None else f"{value:.0%}"
 
 
 def _stats(policy: str, records: list[TicketRecord], rules: set[str], thresholds: set[str], low: int) -> PolicyStats:

@@ -13,7 +13,6 @@ already did) or accepted it (a change against it).
 from __future__ import annotations
 
 import dataclasses
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
