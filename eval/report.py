@@ -45,6 +45,10 @@ def table(result: EvalResult) -> str:
     lines = [f"{header[0]:<{width}}  " + "  ".join(f"{h:>9}" for h in header[1:])]
     lines += [f"{label:<{width}}  " + "  ".join(f"{v:>9}" for v in values) for label, values in rows]
     lines.append(f"\nn = {result.n} queries, depth {result.k}; top result not relevant for {len(result.missed)}")
+    nm = result.no_match
+    if nm is not None and nm.no_match:
+        lines.append(f"no match: AUC {nm.auc}; at threshold {nm.threshold} {nm.caught} of {nm.no_match} caught, "
+                     f"{nm.matched_answerable_english:.1%} of answerable English matched")
     return "\n".join(lines)
 
 
@@ -80,6 +84,7 @@ def markdown(result: EvalResult, *, command: str, chart: str | None = "retrieval
             "`bench/bench_retrieval.py` measures latency properly."]
     if chart:
         out += ["", f"![metrics per system]({chart})"]
+    out += _breakdowns(result)
     out += ["", f"## Missed queries ({len(result.missed)})", "",
             f"Queries whose top `{result.retriever}` result is not relevant, with its top 3 instead.", ""]
     if result.missed:
@@ -89,6 +94,36 @@ def markdown(result: EvalResult, *, command: str, chart: str | None = "retrieval
     else:
         out.append("None.")
     return "\n".join(out) + "\n"
+
+
+def _breakdowns(result: EvalResult) -> list[str]:
+    out: list[str] = []
+    for title, groups in (("form", result.by_form), ("language", result.by_language)):
+        if len(groups) < 2:
+            continue
+        metrics = [m for m in next(iter(groups.values())) if m != "n"]
+        out += ["", f"## `{result.retriever}` by {title} (answerable queries)", "",
+                f"| {title} | n | " + " | ".join(metrics) + " |", "|---|---:|" + "---:|" * len(metrics)]
+        out += [f"| {name} | {int(v['n'])} | " + " | ".join(f"{v[m]:.4f}" for m in metrics) + " |"
+                for name, v in groups.items()]
+    nm = result.no_match
+    if nm is not None:
+        out += ["", "## No match: the calibrated match probability", "",
+                f"- {nm.answerable} answerable queries, {nm.no_match} that no SOP covers; "
+                f"AUC of the top hit's probability (answerable vs no match): "
+                f"{'n/a' if nm.auc is None else f'{nm.auc:.4f}'}",
+                f"- at the configured threshold {nm.threshold}: {nm.caught} of {nm.no_match} no-match queries "
+                f"`matched: false`; {nm.matched_answerable:.1%} of answerable ({nm.matched_answerable_english:.1%} of "
+                f"answerable English) `matched: true`; top SOP right and matched: {nm.top_correct_matched:.1%}",
+                "", "| threshold | no-match caught | answerable English matched |", "|---:|---:|---:|"]
+        out += [f"| {t:.2f} | {c:.1%} | {m:.1%} |" for t, c, m in nm.trade_off]
+    if result.language_errors:
+        out += ["", "## Language detected differently from the label", "",
+                "| line | labelled | detected |", "|---:|---|---|"]
+        out += [f"| {n} | {a} | {b} |" for n, a, b in result.language_errors]
+    elif result.by_language:
+        out += ["", "Language: detected as labelled for every query."]
+    return out
 
 
 def write_markdown(result: EvalResult, path: Path, *, command: str) -> Path:

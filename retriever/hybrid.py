@@ -13,14 +13,19 @@ normalised and summed with weights (measured against reciprocal-rank fusion by
 from __future__ import annotations
 
 import dataclasses
-import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 
+from sopilot.core.errors import ConfigError, InputError
 from sopilot.core.sop import SOP
+from sopilot.retriever.calibration import Calibration, Signals, load_calibration
 from sopilot.retriever.fusion import normalized_sum, ranking, rrf
 from sopilot.retriever.knowledge import IndexedChunk, rebuild_sops
+from sopilot.retriever.language import detect_language
 from sopilot.retriever.query import QueryNormalizer
-from sopilot.core.errors import InputError
+from sopilot.retriever.ticket import QUOTED_WEIGHT, Piece, ReadTicket, read_ticket, split_pieces
+
+
+AGGREGATES = ("max", "mean", "weighted")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -34,11 +39,19 @@ class RetrievalConfig:
     rrf_k: int = 60
     normalize_query: bool = True
     candidates: int = 200
-    """Chunks asked of the vector store per query."""
+    """Chunks asked of the vector store per query (per piece of a long ticket)."""
+    aggregate: str = "weighted"
+    """How the pieces of a long ticket combine per SOP: `max`, `mean` or `weighted` (weighted mean of similarities)."""
+    read: bool = True
+    """Read the ticket first (strip quotes, signatures, agent turns; split into pieces), else search the raw text."""
+    piece_tokens: int = 128
+    """Largest piece of a long ticket, in word pieces (the encoder reads 256 or 384)."""
 
     def __post_init__(self) -> None:
         if self.fusion not in {"rrf", "score"}:
             raise InputError(f"fusion must be 'rrf' or 'score', not {self.fusion!r}")
+        if self.aggregate not in AGGREGATES:
+            raise InputError(f"aggregate must be one of {list(AGGREGATES)}, not {self.aggregate!r}")
         if self.candidates < 1:
             raise InputError(f"candidates must be greater than 0. Currently, candidates is {self.candidates}")
 
@@ -62,25 +75,67 @@ class Hit:
     line_start: int
     line_end: int
     dense: float
-    """Cosine similarity of the best chunk: the confidence that any SOP matches at all."""
+    """Cosine similarity of the best chunk (aggregated over the pieces of a long ticket)."""
     sop: SOP = dataclasses.field(repr=False, compare=False)
+    lexical: float = 0.0
+    """BM25 score of the SOP for the normalised query."""
+    match_probability: float = 0.0
+    """Calibrated probability that this SOP is one the ticket may rest on (`retriever.calibration`)."""
 
     def to_json(self) -> dict:
         """The hit as in CONTRACT §3."""
         return {"sop_id": self.sop_id, "title": self.title, "category": self.category, "section": self.section,
                 "source": self.source, "score": round(self.score, 4), "text": self.text,
-                "lines": [self.line_start, self.line_end], "confidence": round(self.dense, 4)}
+                "lines": [self.line_start, self.line_end], "confidence": round(self.dense, 4),
+                "match_probability": round(self.match_probability, 4)}
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Retrieval:
+    """What one search found, and how it read the ticket (CONTRACT §3)."""
+
+    query: str
+    hits: tuple[Hit, ...]
+    matched: bool
+    """The best SOP is a match a suggestion may rest on (its probability reaches the threshold)."""
+    match_probability: float
+    language: str
+    """ISO 639-1 code of the ticket's language."""
+    read_as: str
+    """The text searched (translated to English when a translator was given and the ticket is not English)."""
+    form: str
+    translated: bool = False
+    signals: Signals | None = dataclasses.field(default=None, repr=False, compare=False)
+    """The features the match probability was computed from (for calibration)."""
+
+    @property
+    def best(self) -> Hit | None:
+        """The best hit when it is a match, else None (the ticket matches no SOP)."""
+        return self.hits[0] if self.matched and self.hits else None
+
+    def to_json(self) -> dict:
+        """The `retrieve --json` document."""
+        return {"query": self.query, "hits": [h.to_json() for h in self.hits], "matched": self.matched,
+                "match_probability": round(self.match_probability, 4), "language": self.language,
+                "read_as": self.read_as, "form": self.form}
+
+
+Translate = Callable[[str, str], str | None]
+"""(text, ISO 639-1 language) → the text in English, or None when it cannot be translated."""
 
 
 class Retriever:
     """Ranks the SOPs of the active index version for a query."""
 
-    def __init__(self, collection, chunks: list[IndexedChunk], embedder, config: RetrievalConfig | None = None) -> None:
+    def __init__(self, collection, chunks: list[IndexedChunk], embedder, config: RetrievalConfig | None = None,
+                 calibration: Calibration | None = None, match_threshold: float = 0.5) -> None:
         from sopilot.retriever.lexical import Lexical
 
         self.collection = collection
         self.embedder = embedder
         self.config = config or RetrievalConfig()
+        self.calibration = calibration
+        self.match_threshold = match_threshold
         self.chunks = [c for c in chunks if c.metadata.get("answerable", True)]
         self.by_id = {c.chunk_id: c for c in self.chunks}
         self.sops = rebuild_sops(chunks)
@@ -92,6 +147,7 @@ class Retriever:
         for chunk in self.chunks:
             self._first_chunk.setdefault(chunk.sop_id, chunk.chunk_id)
         self.normalizer = QueryNormalizer(c.text for c in self.chunks)
+        self._n_all = len(chunks)
 
     def with_config(self, config: RetrievalConfig) -> Retriever:
         """The same index searched another way (for evaluation)."""
@@ -111,27 +167,38 @@ class Retriever:
             return (exact or prefix)[0]
         raise InputError(f"unknown category {category!r}: use one of {self.categories}")
 
-    def _dense(self, query: str, category: str | None) -> tuple[dict[str, float], dict[str, str]]:
-        where: dict = {"answerable": True}
-        if category:
-            where = {"$and": [where, {"category": category}]}
-        vector = self.embedder.embed_query(query)
-        found = self.collection.query(query_embeddings=[vector.tolist()], where=where,
-                                      n_results=min(self.config.candidates, len(self.chunks)),
-                                      include=["distances"])
-        best: dict[str, float] = {}
-        best_chunk: dict[str, str] = {}
-        for cid, distance in zip(found["ids"][0], found["distances"][0], strict=True):
-            chunk = self.by_id.get(cid)
-            if chunk is None:
-                continue
-            similarity = 1.0 - float(distance)
-            if similarity > best.get(chunk.sop_id, -2.0):
-                best[chunk.sop_id], best_chunk[chunk.sop_id] = similarity, cid
-        return best, best_chunk
+    def _dense(self, pieces: Sequence[Piece], category: str | None) -> tuple[dict[str, float], dict[str, str]]:
+        """Per SOP, its best chunk's similarity to each piece, aggregated over the pieces.
 
-    def _lexical(self, query: str, category: str | None) -> tuple[dict[str, float], dict[str, str]]:
+        No `where` filter unless a category is asked for: the never-answerable chunks are few and
+        simply dropped here, while a filtered HNSW query costs 50-300 ms at 10,000-50,000 chunks.
+        """
+        vectors = self.embedder.embed_queries([p.text for p in pieces])
+        asked = min(self.config.candidates, self._n_all)
+        found = self.collection.query(query_embeddings=[v.tolist() for v in vectors],
+                                      where={"category": category} if category else None,
+                                      n_results=asked, include=["distances"])
+        per_piece: list[dict[str, float]] = []
+        best_chunk: dict[str, tuple[float, str]] = {}
+        for ids, distances, piece in zip(found["ids"], found["distances"], pieces, strict=True):
+            best: dict[str, float] = {}
+            for cid, distance in zip(ids, distances, strict=True):
+                chunk = self.by_id.get(cid)
+                if chunk is None:
+                    continue
+                similarity = 1.0 - float(distance)
+                if similarity > best.get(chunk.sop_id, -2.0):
+                    best[chunk.sop_id] = similarity
+                    if similarity * piece.weight > best_chunk.get(chunk.sop_id, (-2.0, ""))[0]:
+                        best_chunk[chunk.sop_id] = (similarity * piece.weight, cid)
+            per_piece.append(best)
+        return _aggregate(per_piece, [p.weight for p in pieces], self.config.aggregate), \
+            {s: c for s, (_, c) in best_chunk.items()}
+
+    def _lexical(self, query: str, category: str | None, context: str = "") -> tuple[dict[str, float], dict[str, str]]:
         scores = self.lexical.scores(query)
+        if context:
+            scores = scores + QUOTED_WEIGHT * self.lexical.scores(context)
         found: dict[str, float] = {}
         for index in scores.nonzero()[0]:
             sop_id = self.sop_ids[int(index)]
@@ -140,46 +207,116 @@ class Retriever:
             found[sop_id] = float(scores[index])
         return found, {s: self._first_chunk[s] for s in found}
 
+    def read(self, query: str) -> ReadTicket:
+        """How the ticket is read before it is searched (see `retriever.ticket`)."""
+        if not self.config.read:
+            return ReadTicket(form="short", read_as=query, pieces=(Piece(text=query, weight=1.0),))
+        return read_ticket(query, budget=min(self.config.piece_tokens, self.embedder.max_word_pieces - 2),
+                           count=self.embedder.count_tokens)
+
     def search(self, query: str, *, k: int = 5, category: str | None = None) -> list[Hit]:
         """The top `k` SOPs for `query`, best first."""
+        return list(self.retrieve(query, k=k, category=category).hits)
+
+    def retrieve(self, query: str, *, k: int = 5, category: str | None = None,
+                 translate: Translate | None = None) -> Retrieval:
+        """Read the ticket, rank the SOPs, and say whether the best one is a match.
+
+        Args:
+            query: what the agent typed or pasted (a query, an email, a thread, a chat, a note).
+            k: hits returned.
+            category: only SOPs of this category (case-insensitive, prefix allowed).
+            translate: when given, a ticket not in English is translated before it is searched.
+        """
         if k < 1:
             raise InputError(f"k must be greater than 0. Currently, k is {k}")
         if not query or not query.strip():
             raise InputError("the query is empty: type what the customer needs")
         category = self.resolve_category(category)
-        normalized = self.normalizer.normalize(query) if self.config.normalize_query else query
+        reading = self.read(query)
+        language = detect_language(reading.read_as, self.normalizer.counts)
+        translated = False
+        if translate is not None and language != "en":
+            english = translate(reading.read_as, language)
+            if english and english.strip():
+                reading = ReadTicket(form=reading.form, read_as=english.strip(),
+                                     pieces=tuple(Piece(text=p, weight=1.0) for p in
+                                                  split_pieces(english, self.config.piece_tokens,
+                                                               self.embedder.count_tokens)) or
+                                     (Piece(text=english, weight=1.0),))
+                translated = True
+        normalized = self.normalizer.normalize(reading.read_as) if self.config.normalize_query else reading.read_as
         runs: dict[str, Mapping[str, float]] = {}
         chunks: dict[str, dict[str, str]] = {}
         if self.config.dense_weight > 0:
-            runs["dense"], chunks["dense"] = self._dense(query, category)
+            runs["dense"], chunks["dense"] = self._dense(reading.pieces, category)
+        lexical_run, chunks["lexical"] = self._lexical(normalized, category, reading.context)
         if self.config.lexical_weight > 0:
-            runs["lexical"], chunks["lexical"] = self._lexical(normalized, category)
+            runs["lexical"] = lexical_run
         weights = {"dense": self.config.dense_weight, "lexical": self.config.lexical_weight}
         if self.config.fusion == "rrf":
             fused = rrf({n: ranking(r) for n, r in runs.items()}, weights=weights, k=self.config.rrf_k)
         else:
             fused = normalized_sum(runs, weights=weights)
-        top = ranking(fused)[:k]
+        order = ranking(fused)
         dense = runs.get("dense", {})
+        signals = Signals.of(order=order, fused=fused, dense=dense, lexical=lexical_run,
+                             total_weight=sum(weights[n] for n in runs), english=language == "en" or translated)
+        probabilities = self.calibration.probabilities(signals, k) if self.calibration else [0.0] * min(k, len(order))
         peak = max(fused.values(), default=1.0) or 1.0
         hits = []
-        for sop_id in top:
-            cid = chunks.get("dense", {}).get(sop_id) or chunks["lexical"][sop_id]
+        for rank, sop_id in enumerate(order[:k]):
+            cid = chunks.get("dense", {}).get(sop_id) or chunks["lexical"].get(sop_id) or self._first_chunk[sop_id]
             chunk = self.by_id[cid]
             meta = chunk.metadata
             hits.append(Hit(sop_id=sop_id, title=meta["title"], category=meta["category"], section=meta["section"],
                             source=meta["source"], score=fused[sop_id] / peak, text=chunk.body, chunk_id=cid,
                             line_start=meta["line_start"], line_end=meta["line_end"],
-                            dense=dense.get(sop_id, 0.0), sop=self.sops[sop_id]))
-        return hits
+                            dense=dense.get(sop_id, 0.0), sop=self.sops[sop_id], lexical=lexical_run.get(sop_id, 0.0),
+                            match_probability=probabilities[rank] if rank < len(probabilities) else 0.0))
+        probability = hits[0].match_probability if hits else 0.0
+        return Retrieval(query=query, hits=tuple(hits), matched=bool(hits) and probability >= self.match_threshold,
+                         match_probability=probability, language=language, read_as=reading.read_as,
+                         form=reading.form, translated=translated, signals=signals)
+
+
+def _aggregate(per_piece: list[dict[str, float]], weights: list[float], how: str) -> dict[str, float]:
+    """One similarity per SOP from its similarity to each piece (a SOP a piece did not reach gets
+    that piece's lowest similarity seen)."""
+    if len(per_piece) == 1:
+        return dict(per_piece[0])
+    sops = set().union(*per_piece)
+    floors = [min(p.values(), default=0.0) for p in per_piece]
+    out: dict[str, float] = {}
+    for sop in sops:
+        values = [p.get(sop, floor) for p, floor in zip(per_piece, floors, strict=True)]
+        if how == "max":
+            out[sop] = max(v * w for v, w in zip(values, weights, strict=True)) / max(weights)
+        elif how == "mean":
+            out[sop] = sum(values) / len(values)
+        else:
+            out[sop] = sum(v * w for v, w in zip(values, weights, strict=True)) / sum(weights)
+    return out
 
 
 def load(settings, config: RetrievalConfig | None = None) -> Retriever:
-    """The retriever over the active index version (embedded Chroma or a server, per settings)."""
+    """The retriever over the active index version (embedded Chroma or a server, per settings).
+
+    The index must have been built with the configured encoder: its version hashes the model
+    name with the chunk ids, so a mismatch is seen here and named, rather than giving vectors of
+    one model to queries of another.
+    """
     from sopilot.ingest.embed import get_embedder
-    from sopilot.ingest.store import Store, connect
+    from sopilot.ingest.store import Store, connect, version_of
 
     store = Store(connect(settings), settings.collection)
     collection = store.active()
     chunks = [IndexedChunk(chunk_id=i, text=t, metadata=m) for i, t, m in store.iter_chunks()]
-    return Retriever(collection, chunks, get_embedder(settings.embedding_model), config)
+    embedder = get_embedder(settings.embedding_model)
+    if version_of([c.chunk_id for c in chunks], embedder.name) != store.active_version():
+        raise ConfigError(f"the index {store.active_version()} was not built with the configured encoder "
+                          f"{embedder.name!r}: run `sopilot ingest` to re-embed the knowledge base with it, or set "
+                          "SOPILOT_EMBEDDING_MODEL to the model the index was built with.")
+    return Retriever(collection, chunks, embedder, config,
+                     calibration=load_calibration(embedder.name, getattr(settings, "calibration_file", None)),
+                     match_threshold=getattr(settings, "match_threshold", 0.5))

@@ -5,7 +5,7 @@ import pytest
 
 from sopilot.eval.baselines import credit
 from sopilot.cli.evaluate import run_eval_retrieval
-from sopilot.eval.retrieval import evaluate_retrieval, read_queries
+from sopilot.eval.retrieval import auc, evaluate_retrieval, read_queries
 from sopilot.core.sop import SOP, Section
 from sopilot.cli import main
 from sopilot.core.errors import InputError
@@ -20,7 +20,9 @@ SMALL = [
     {"query": "please delete all my personal data under GDPR", "relevant": ["F.2"]},
     {"query": "roaming not working abroad", "relevant": ["tel.roaming"]},
     {"query": "label ahead of the documents", "relevant": ["Z.9"]},
+    {"query": "can you recommend a good pizza place near your office?", "relevant": [], "form": "short"},
 ]
+ANSWERABLE = [q for q in SMALL if q["relevant"]]
 
 
 @pytest.fixture
@@ -38,8 +40,15 @@ def test_json_shape_report_and_chart(small_queries, indexed_settings, tmp_path, 
     assert code == 0
     assert len(out.strip().splitlines()) == 1
     data = json.loads(out)
-    assert list(data) == ["n", *METRICS, "retriever", "baselines", "missed", "report"]
-    assert data["n"] == len(SMALL)
+    assert list(data)[:len(METRICS) + 5] == ["n", *METRICS, "retriever", "baselines", "missed", "report"]
+    assert data["n"] == len(ANSWERABLE)
+    assert data["embedding_model"] == "all-MiniLM-L6-v2"
+    no_match = data["no_match"]
+    assert (no_match["answerable"], no_match["no_match"]) == (len(ANSWERABLE), 1)
+    assert 0.0 <= no_match["auc"] <= 1.0 and no_match["caught"] in (0, 1)
+    assert [t[0] for t in no_match["trade_off"]] == [round(0.05 * i, 2) for i in range(1, 20)]
+    assert data["by_form"]["unlabelled"]["n"] == len(ANSWERABLE)
+    assert data["by_language"]["en"]["n"] == len(ANSWERABLE)
     assert data["retriever"] == "hybrid"
     assert set(data["baselines"]) == {"bm25", "dense", "tutorial"}
     for block in [data, *data["baselines"].values()]:
@@ -53,6 +62,7 @@ def test_json_shape_report_and_chart(small_queries, indexed_settings, tmp_path, 
     text = report.read_text(encoding="utf-8")
     assert f"`sopilot eval retrieval --queries {small_queries} --k 10 --report-dir {report_dir}`" in text
     assert "| tutorial |" in text and "label ahead of the documents" in text
+    assert "## No match: the calibrated match probability" in text and "| threshold |" in text
     assert (report_dir / "retrieval.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -70,8 +80,11 @@ def test_table_without_json(small_queries, indexed_settings, tmp_path, capsys):
     pytest.param('{"query": "x", "relevant": ["A.1"]', "not valid JSON", id="broken json"),
     pytest.param('["A.1"]', "expected a JSON object", id="not an object"),
     pytest.param('{"relevant": ["A.1"]}', '"query" must be a non-empty string', id="no query"),
-    pytest.param('{"query": "x", "relevant": "A.1"}', '"relevant" must be a non-empty list', id="relevant a string"),
-    pytest.param('{"query": "x", "relevant": []}', '"relevant" must be a non-empty list', id="relevant empty"),
+    pytest.param('{"query": "x", "relevant": "A.1"}', '"relevant" must be a list of sop_id strings',
+                 id="relevant a string"),
+    pytest.param('{"query": "x", "relevant": [""]}', '"relevant" must be a list of sop_id strings', id="blank id"),
+    pytest.param('{"query": "x", "relevant": [], "language": 3}', '"form" and "language" must be strings',
+                 id="language not a string"),
 ])
 def test_malformed_line_exits_2_naming_the_line(line, message, tmp_path, indexed_settings, monkeypatch, capsys):
     path = tmp_path / "bad.jsonl"
@@ -107,7 +120,7 @@ def test_library_call_with_progress(small_queries, indexed_settings):
                                 progress=lambda done, total, system: calls.append((done, total, system)))
     assert list(result.scores) == ["hybrid", "bm25"]
     assert result.k == 10
-    assert calls[-1] == (2 * len(SMALL), 2 * len(SMALL), "bm25")
+    assert calls[-1] == (len(SMALL) + len(ANSWERABLE), len(SMALL) + len(ANSWERABLE), "bm25")
     assert result.unknown == {"Z.9": 1}
 
 
@@ -142,6 +155,33 @@ def test_tutorial_chunk_credited_to_sop_covering_most_characters(chunk, expected
 
 def test_tutorial_chunk_credited_only_within_its_file():
     assert credit("Initiate an automated refund to the original payment method.", "other.md", SOPS) == "X.1"
+
+
+def test_no_match_lines_are_read_and_kept_apart(tmp_path):
+    path = tmp_path / "t.jsonl"
+    path.write_text('{"query": "pizza?", "relevant": [], "form": "chat", "language": "IT"}\n', encoding="utf-8")
+    [query] = read_queries(path)
+    assert (query.relevant, query.form, query.language) == ((), "chat", "it")
+
+
+@pytest.mark.parametrize(("positives", "negatives", "expected"), [
+    pytest.param([0.9, 0.8], [0.1, 0.2], 1.0, id="separated"),
+    pytest.param([0.1], [0.9], 0.0, id="reversed"),
+    pytest.param([0.5, 0.9], [0.5], 0.75, id="a tie counts half"),
+    pytest.param([0.5], [], None, id="no negatives"),
+])
+def test_auc_worked_by_hand(positives, negatives, expected):
+    assert auc(positives, negatives) == expected
+
+
+def test_tickets_set_covers_every_form_language_and_sop(indexed_settings, retriever):
+    tickets = read_queries(ROOT / "eval" / "tickets.jsonl")
+    assert len(tickets) >= 150
+    assert {q.form for q in tickets} >= {"email", "thread", "chat", "note", "messy", "short"}
+    assert sum(not q.relevant for q in tickets) >= 15
+    assert sum(q.language != "en" for q in tickets) >= 15
+    answerable = {s for s, sop in retriever.sops.items() if sop.answerable}
+    assert answerable <= {r for q in tickets for r in q.relevant}
 
 
 def test_hybrid_at_least_as_good_as_tutorial_on_shipped_queries(indexed_settings):

@@ -53,27 +53,9 @@ def cmd_lint(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_retrieve(args: argparse.Namespace, settings: Settings) -> int:
-    from sopilot.retriever.hybrid import load
+    from sopilot.cli.retrieve import cmd_retrieve as run
 
-    if args.batch is None and not args.query:
-        raise UserError("give a QUERY or --batch FILE.jsonl")
-    retriever = load(settings)
-    if args.batch is not None:
-        for number, row in _read_lines(args.batch):
-            query = row.get("query")
-            if not isinstance(query, str) or not query.strip():
-                raise UserError(f"{args.batch}:{number}: missing \"query\" string")
-            hits = retriever.search(query, k=args.k, category=row.get("category", args.category))
-            _print_json({"query": query, "hits": [h.to_json() for h in hits]})
-        return 0
-    hits = retriever.search(args.query, k=args.k, category=args.category)
-    if args.json:
-        _print_json({"query": args.query, "hits": [h.to_json() for h in hits]})
-        return 0
-    for rank, hit in enumerate(hits, start=1):
-        print(f"{rank}. {hit.sop_id:20} {hit.score:.3f}  {hit.title} — {hit.category} [{hit.section}] "
-              f"{hit.source}:{hit.line_start}-{hit.line_end}")
-    return 0
+    return run(args, settings)
 
 
 def cmd_guard(args: argparse.Namespace, settings: Settings) -> int:

@@ -35,8 +35,9 @@ def run_eval_retrieval(*, queries: str, k: int, as_json: bool, settings: Setting
             bar.close()
     command = command_line(queries=queries, k=k, report_dir=report_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
-    report = write_markdown(result, report_dir / "retrieval.md", command=command)
-    write_chart(result, report_dir / "retrieval.png")
+    stem = "retrieval" if Path(queries).stem in ("queries", "-") else f"retrieval-{Path(queries).stem}"
+    report = write_markdown(result, report_dir / f"{stem}.md", command=command)
+    write_chart(result, report_dir / f"{stem}.png")
     if result.unknown:
         listed = ", ".join(f"{sop_id!r} ({count})" for sop_id, count in result.unknown.items())
         print(f"sopilot eval: {sum(result.unknown.values())} relevant id(s) are not in the index and can never be "

@@ -53,6 +53,9 @@ SETTINGS: tuple[Setting, ...] = (
             help="Largest chunk, in the embedding model's word pieces (the model reads at most 256)."),
     Setting(name="min_confidence", env="SOPILOT_MIN_CONFIDENCE", type=float, default=0.30,
             help="Below this best-hit confidence a ticket matches no SOP and goes to the Policy Exception queue."),
+    Setting(name="match_threshold", env="SOPILOT_MATCH_THRESHOLD", type=float, default=0.5,
+            help="Below this calibrated match probability of the best SOP a ticket matches no SOP (`matched: false`) "
+                 "and goes to the Policy Exception queue."),
     Setting(name="database_url", env="SOPILOT_DATABASE_URL", type=str, default="",
             help="SQLAlchemy URL of the audit log; empty = SQLite (WAL) at data_dir/audit.db."),
     Setting(name="llm_model", env="SOPILOT_LLM_MODEL", type=str, default="",
@@ -126,6 +129,7 @@ class Settings:
     embedding_model: str
     chunk_tokens: int
     min_confidence: float
+    match_threshold: float
     database_url: str
     llm_model: str
     llm_base_url: str

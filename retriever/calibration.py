@@ -1,0 +1,145 @@
+"""A calibrated match probability: is this SOP one the ticket may rest on?
+
+The retriever's own signals are combined by a logistic regression fitted on labelled queries
+and tickets, no-match tickets included (`python -m sopilot.eval.calibrate`, which reports the
+out-of-fold AUC). For the SOP at each rank the signals are: its dense similarity, the best dense
+similarity of any SOP, its BM25 score (log), its fused score and its margin over the next SOP,
+its distance from the top, whether the dense and lexical rankings agree on it, and whether the
+ticket was read in English (the encoders are English; a ticket in another language scores lower
+even when an SOP covers it).
+
+The coefficients are data (`calibration.json` beside this module), one entry per encoder, because
+similarities of different encoders live on different scales; an encoder without an entry gets no
+calibrated probability (its dense similarity stands in, and says so by `calibrated = False`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from sopilot.core.errors import ConfigError
+
+DEFAULT_FILE = Path(__file__).with_name("calibration.json")
+FEATURES: tuple[str, ...] = ("dense", "dense_top", "lexical_log", "fused", "margin", "gap_to_top", "dense_first",
+                             "lexical_first", "agree", "english")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Signals:
+    """The features of the SOPs at the first ranks of one search."""
+
+    rows: tuple[tuple[float, ...], ...]
+    """One row per rank (best first), in the order of `FEATURES`."""
+
+    @classmethod
+    def of(cls, *, order: Sequence[str], fused: Mapping[str, float], dense: Mapping[str, float],
+           lexical: Mapping[str, float], total_weight: float, english: bool, depth: int = 10) -> Signals:
+        """Features of the first `depth` SOPs of a fused ranking."""
+        total = total_weight or 1.0
+        dense_first = max(dense, key=lambda s: (dense[s], s)) if dense else None
+        lexical_first = max(lexical, key=lambda s: (lexical[s], s)) if lexical else None
+        top = fused[order[0]] if order else 0.0
+        rows = []
+        for rank, sop in enumerate(order[:depth]):
+            following = fused[order[rank + 1]] if rank + 1 < len(order) else 0.0
+            rows.append((dense.get(sop, 0.0), max(dense.values(), default=0.0), math.log1p(lexical.get(sop, 0.0)),
+                         fused[sop] / total, (fused[sop] - following) / total, (top - fused[sop]) / total,
+                         float(sop == dense_first), float(sop == lexical_first),
+                         float(sop == dense_first and sop == lexical_first), float(english)))
+        return cls(rows=tuple(rows))
+
+
+class _Entry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    features: list[str]
+    mean: list[float]
+    scale: list[float]
+    coef: list[float]
+    intercept: float
+    fitted_on: list[str] = Field(min_length=1)
+    examples: int = Field(gt=0)
+    oof_auc: float = Field(ge=0, le=1)
+    """Out-of-fold AUC of the top hit's probability: answerable tickets against no-match ones."""
+    suggested_threshold: float = Field(ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _shapes(self) -> _Entry:
+        if self.features != list(FEATURES):
+            raise ValueError(f"features must be {list(FEATURES)}, not {self.features}")
+        if not len(self.mean) == len(self.scale) == len(self.coef) == len(FEATURES):
+            raise ValueError(f"mean, scale and coef must each hold {len(FEATURES)} numbers")
+        if any(s <= 0 for s in self.scale):
+            raise ValueError("every scale must be greater than 0")
+        return self
+
+
+class _File(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    models: dict[str, _Entry]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Calibration:
+    """The fitted logistic regression of one encoder."""
+
+    model: str
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+    coef: tuple[float, ...]
+    intercept: float
+    oof_auc: float
+    suggested_threshold: float
+    calibrated: bool = True
+
+    def probability(self, row: Sequence[float]) -> float:
+        """P(match) for one row of features."""
+        z = self.intercept + sum(c * (x - m) / s for c, x, m, s in zip(self.coef, row, self.mean, self.scale,
+                                                                       strict=True))
+        return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z))))
+
+    def probabilities(self, signals: Signals, k: int) -> list[float]:
+        """P(match) of the SOPs at the first `k` ranks."""
+        if not self.calibrated:
+            return [max(0.0, min(1.0, row[0])) for row in signals.rows[:k]]
+        return [self.probability(row) for row in signals.rows[:k]]
+
+
+UNCALIBRATED = Calibration(model="", mean=(), scale=(), coef=(), intercept=0.0, oof_auc=0.0,
+                           suggested_threshold=0.5, calibrated=False)
+
+
+@functools.lru_cache(maxsize=8)
+def _read(path: Path) -> _File:
+    try:
+        return _File.model_validate(json.loads(path.read_text(encoding="utf-8")))
+    except OSError as exc:
+        raise ConfigError(f"cannot read the match calibration {path}: {exc.strerror}") from None
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"{path} is not a valid match calibration ({problems}): refit it with "
+                          "`python -m sopilot.eval.calibrate`.") from None
+    except ValueError as exc:
+        raise ConfigError(f"{path} is not a valid match calibration (not JSON: {exc}): refit it with "
+                          "`python -m sopilot.eval.calibrate`.") from None
+
+
+def load_calibration(model: str, path: Path | str | None = None) -> Calibration:
+    """The calibration fitted for `model`, or `UNCALIBRATED` (dense similarity) when there is none."""
+    path = Path(path) if path else DEFAULT_FILE
+    if not path.is_file():
+        return UNCALIBRATED
+    entry = _read(path).models.get(model)
+    if entry is None:
+        return UNCALIBRATED
+    return Calibration(model=model, mean=tuple(entry.mean), scale=tuple(entry.scale), coef=tuple(entry.coef),
+                       intercept=entry.intercept, oof_auc=entry.oof_auc,
+                       suggested_threshold=entry.suggested_threshold)
