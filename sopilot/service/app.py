@@ -44,6 +44,10 @@ log = logging.getLogger("sopilot.service")
 ERRORS = {status: {"model": ErrorResponse} for status in (400, 401, 403, 404, 413, 422, 503)}
 _SOURCE = re.compile(r"""^[a-z0-9][a-z0-9_-]{0,39}$""", re.VERBOSE)  # e.g. rt, zendesk, help-scout
 MAX_PENDING_HOOKS = 200
+SSE_EVENT = {"type": "object", "required": ["event", "data"],
+             "properties": {"event": {"type": "string", "enum": ["meta", "reply", "suggestion"]},
+                            "data": {"type": "string", "description": "JSON: an object for meta and suggestion, "
+                                                                      "a string for each reply piece"}}}
 
 
 class State:
@@ -69,6 +73,12 @@ class State:
 
         try:
             resources.warm(self.settings)
+            from sopilot import audit
+            from sopilot.suggest.pipeline import suggest
+
+            audit.open_log(self.settings)
+            # One unrecorded suggestion runs every stage once (composer, guard, citations) before the first ticket.
+            suggest({"message": "I was charged twice for my last invoice"}, self.settings)
         except Exception as exc:  # noqa: BLE001 (the reason is shown by /healthz)
             self.status, self.detail = "failed", f"{type(exc).__name__}: {exc}"
             log.error("start-up failed: %s", self.detail)
@@ -172,9 +182,10 @@ def create_app(settings: Settings, *, warm: bool = True):
         data = ticket.model_dump(exclude_none=True)
         return state.copilot.suggest(data, who, ticket_id=ticket.ticket_id)
 
-    @app.post("/v1/suggest/stream", responses={**ERRORS, 200: {"content": {"text/event-stream": {
-        "schema": {"type": "string"}}}, "description": "Server-sent events: meta, reply pieces, suggestion."}},
-        dependencies=[Depends(ready)], tags=["suggestions"], response_class=StreamingResponse)
+    @app.post("/v1/suggest/stream", responses={**ERRORS, 200: {"content": {"text/event-stream": {"schema": SSE_EVENT}},
+                                                                "description": "Server-sent events: meta, reply "
+                                                                               "pieces, suggestion (JSON in data)."}},
+        dependencies=[Depends(ready)], tags=["suggestions"])
     def suggest_stream(ticket: Ticket, who: Who):
         """The same suggestion as server-sent events: `meta`, then `reply` pieces of the guarded reply, then
         `suggestion` (the whole document). Only text the guard has passed is ever sent."""
@@ -226,7 +237,7 @@ def create_app(settings: Settings, *, warm: bool = True):
     @app.get("/v1/audit", responses={**ERRORS, 200: {"content": {"application/x-ndjson": {"schema": {"type": "string"}},
                                                                  "text/csv": {"schema": {"type": "string"}}},
                                                      "description": "One event per line (JSON Lines) or CSV."}},
-             response_class=PlainTextResponse, tags=["audit"])
+             tags=["audit"])
     def audit_log(who: Who, format: Annotated[str, Query(pattern="^(jsonl|csv)$")] = "jsonl",  # noqa: A002
                   kind: Annotated[str | None, Query(max_length=40)] = None,
                   policy: Annotated[str | None, Query(max_length=100)] = None,

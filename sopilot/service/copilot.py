@@ -297,7 +297,9 @@ class Copilot:
         if fmt != "jsonl":
             return out.getvalue()
         lines = []
-        for line in out.getvalue().splitlines():
+        for line in out.getvalue().split("\n"):
+            if not line:
+                continue
             row = json.loads(line)
             # CONTRACT §7 names: event, at, text, suggestion_id (the export's own columns stay).
             row.setdefault("event", row.get("kind"))
