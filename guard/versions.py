@@ -280,3 +280,62 @@ def diff_policies(a: Policies, b: Policies) -> PolicyDiff:
                                   after=new_p.fallback))
     return PolicyDiff(a=a.version or a.source.name, b=b.version or b.source.name, a_effective=_iso(a.effective_date),
                       b_effective=_iso(b.effective_date), changes=tuple(changes))
+
+
+# ---- document versions -------------------------------------------------------------------------
+
+VERSION_LABELS = frozenset({"document version", "version"})
+DATE_LABELS = frozenset({"effective date", "effective"})
+DOCUMENT_SUFFIXES = frozenset({".md", ".markdown", ".txt"})
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class DocumentVersion:
+    """A version stated in an SOP document (a handbook part has its own `Document Version:` line)."""
+
+    file: str
+    line: int
+    version: str
+    effective_date: str | None
+    """ISO date when the document's date could be read (`October 26, 2023`), else its text, else None."""
+
+    def to_json(self) -> dict[str, Any]:
+        """Every field."""
+        return dataclasses.asdict(self)
+
+
+def _label_value(line: str) -> tuple[str, str] | None:
+    """`**Document Version:** 2.1` or `- **Version**: `1.0`` as (`document version`, `2.1`)."""
+    text = line.strip().lstrip("-*# ").replace("*", "").replace("`", "")
+    label, colon, value = text.partition(":")
+    if not colon or not value.strip() or len(label) > 40:
+        return None
+    return label.strip().lower(), value.strip()
+
+
+def _read_date(text: str) -> str:
+    for form in ("%B %d, %Y", "%b %d, %Y", "%Y-%m-%d", "%d %B %Y"):
+        try:
+            return dt.datetime.strptime(text, form).date().isoformat()
+        except ValueError:
+            continue
+    return text
+
+
+def document_versions(knowledge_dir: Path) -> tuple[DocumentVersion, ...]:
+    """The versions and effective dates the knowledge dir's text documents state, in file and line order."""
+    found = []
+    for path in sorted(p for p in knowledge_dir.iterdir() if p.is_file() and p.suffix.lower() in DOCUMENT_SUFFIXES):
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        for number, line in enumerate(lines, start=1):
+            pair = _label_value(line)
+            if pair is None or pair[0] not in VERSION_LABELS:
+                continue
+            effective = None
+            for later in lines[number:number + 4]:
+                other = _label_value(later)
+                if other is not None and other[0] in DATE_LABELS:
+                    effective = _read_date(other[1])
+                    break
+            found.append(DocumentVersion(file=path.name, line=number, version=pair[1], effective_date=effective))
+    return tuple(found)

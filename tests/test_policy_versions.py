@@ -13,6 +13,7 @@ from sopilot.guard.versions import (
     ARCHIVE_DIR,
     archive_current,
     diff_policies,
+    document_versions,
     policies_in_force,
     policy_versions,
     resolve,
@@ -81,6 +82,7 @@ def test_cli_diff_and_versions(knowledge, monkeypatch, capsys):
     assert main(["policy", "versions", "--on", "2026-11-30", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["in_force"] == "2023.10" and [v["version"] for v in data["versions"]] == ["2023.10", "2026.12"]
+    assert data["documents"] == []
     assert main(["policy", "diff", "2023.10", "1999.1"]) == 2
     assert "unknown policy version '1999.1': use one of ['2023.10', '2026.12']" in capsys.readouterr().err
 
@@ -129,3 +131,13 @@ def test_a_proposed_change_is_tried_on_the_cases_and_the_recorded_tickets(tmp_pa
     (move,) = trial.transitions
     assert move.count == trial.changed_tickets > 0 and move.overridden_before > 0
     assert trial.replayed > 100
+
+
+def test_documents_state_their_versions_and_effective_dates(tmp_path):
+    (tmp_path / "handbook.md").write_text("# Handbook\n\n**Document Version:** 2.1\n\n**Effective Date:** October 26, "
+                                          "2023\n\ntext\n\n- **Version**: `1.0`\n", encoding="utf-8")
+    assert [d.to_json() for d in document_versions(tmp_path)] == [
+        {"file": "handbook.md", "line": 3, "version": "2.1", "effective_date": "2023-10-26"},
+        {"file": "handbook.md", "line": 9, "version": "1.0", "effective_date": None}]
+    shipped = {(d.file, d.version) for d in document_versions(KNOWLEDGE)}
+    assert ("support-automation-handbook.md", "2.1") in shipped

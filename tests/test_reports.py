@@ -273,3 +273,33 @@ def test_schedule_adds_a_monday_nine_o_clock_job(settings):
     assert job.id == JOB_ID
     fire = job.trigger.get_next_fire_time(None, dt.datetime(2026, 11, 25, 12, tzinfo=dt.UTC))
     assert (fire.weekday(), fire.hour, fire.minute) == (0, 9, 0)
+
+
+# ---- the audit log's own events -----------------------------------------------------------------
+
+def test_tickets_are_rebuilt_from_the_events_the_workspace_records(indexed_settings, tmp_path):
+    import dataclasses
+
+    from sopilot import audit
+    from sopilot.reports.csat import record_csat
+    from sopilot.reports.history import load_tickets
+    from sopilot.suggest.pipeline import suggest
+
+    settings = dataclasses.replace(indexed_settings, database_url=f"sqlite:///{tmp_path / 'audit.db'}")
+    first = suggest({"message": "I was charged twice, $180 each time.", "sop_id": "A.1", "priority": "Low",
+                     "amount": "180"}, settings)
+    audit.record_suggestion(settings, first, agent="amara", ticket_id="RT-1")
+    audit.record_override(settings, first, text="I have refunded the duplicate $180.", agent="amara",
+                          ticket_id="RT-1", justification="Duplicate proven in the gateway logs.")
+    record_csat(settings, ticket_id="RT-1", score=2, comment="Took too long.")
+    second = suggest({"message": "How do I print a packing slip?"}, settings)
+    audit.record_suggestion(settings, second, agent="ben", ticket_id="RT-2")
+    audit.record_wrong_sop(settings, second, relevant="H.1", agent="ben", ticket_id="RT-2")
+    audit.record_sent(settings, second, text=second.reply, agent="ben", ticket_id="RT-2")
+    records = {r.key: r for r in load_tickets(settings)}
+    one, two = records["RT-1"], records["RT-2"]
+    assert (one.policy, one.outcome, one.resolution, one.agent) == ("A.1", "escalate", "overridden", "amara")
+    assert one.justification == "Duplicate proven in the gateway logs." and "unauthorized_refund" in one.violations
+    assert (one.matched, one.csat, one.csat_comment) == (True, 2, "Took too long.")
+    assert (two.wrong_sop, two.resolution, two.final_reply) == (True, "as_is", second.reply)
+    assert two.match_probability is not None

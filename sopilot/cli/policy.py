@@ -51,12 +51,16 @@ def cmd_policy(args: argparse.Namespace, settings: Settings) -> int:
         found = versions.policy_versions(knowledge)
         in_force = versions.version_in_force(day, knowledge)
         if args.json:
-            sys.stdout.write(json.dumps({"versions": [v.to_json() for v in found],
-                                         "in_force": in_force.version}) + "\n")
+            sys.stdout.write(json.dumps({"versions": [v.to_json() for v in found], "in_force": in_force.version,
+                                         "documents": [d.to_json() for d in versions.document_versions(knowledge)]})
+                             + "\n")
         else:
             for item in found:
                 mark = "  <- in force" if item.path == in_force.path else ""
                 print(f"{item.version:12} {item.effective_date or 'from the start'}  {item.path}{mark}")
+            for doc in versions.document_versions(knowledge):
+                print(f"  {doc.file}:{doc.line}  document version {doc.version}, effective "
+                      f"{doc.effective_date or '(not stated)'}")
         return 0
     if args.policy_command == "diff":
         diff = versions.diff_policies(versions.resolve(args.a, knowledge), versions.resolve(args.b, knowledge))

@@ -4,8 +4,9 @@ The audit log holds one row per event (suggestion, sent reply, override, wrong-S
 score). A report needs one record per ticket: the automated decision (the latest suggestion's),
 what the agent did with it, the final text sent, the justification of an override, the guard's
 verdict on that exact text, whether the SOP was marked wrong, the match probability, and the
-latest CSAT score. Events are grouped by `ticket_id`, else by suggestion id, else each suggestion
-stands alone. A ticket is *resolved* once a reply was sent or an override recorded.
+latest CSAT score. The decision is the latest recorded (a suggestion, or a decision recomputed
+after a fact changed). Events are grouped by `ticket_id`, else by suggestion id, else each
+suggestion stands alone. A ticket is *resolved* once a reply was sent or an override recorded.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from sopilot.reports.periods import Period
 
 Resolution = Literal["as_is", "edited", "overridden"]
 
+DECISION_KINDS = frozenset({"suggestion_made", "decision_changed"})
+"""Events that carry the ticket's current automated decision (the latest one counts)."""
 WRONG_SOP_KINDS = frozenset({"wrong_sop", "sop_marked_wrong", "wrong_sop_marked"})
 """Event kinds by which agents mark the suggested SOP as wrong (the audit log's name for it may vary)."""
 
@@ -114,7 +117,8 @@ def tickets_from_events(events: Iterable[Any]) -> list[TicketRecord]:
         suggestions = [e for e in evs if e.kind == "suggestion_made"]
         if not suggestions:
             continue
-        first, last = suggestions[0], suggestions[-1]
+        first = suggestions[0]
+        last = [e for e in evs if e.kind in DECISION_KINDS][-1]
         record = {"resolution": None, "agent": last.agent, "final_reply": None, "justification": None,
                   "verdict": None, "violations": (), "wrong_sop": False, "csat": None, "csat_comment": None}
         for ev in evs:
