@@ -109,6 +109,16 @@ class GuardedCollection:
         """`Collection.add`, failures translated."""
         return self._call("add", *args, **kwargs)
 
+    def __getattr__(self, name: str):
+        attribute = getattr(self._collection, name)
+        if not callable(attribute):
+            return attribute
+
+        def call(*args, **kwargs):
+            return self._call(name, *args, **kwargs)
+
+        return call
+
 
 def connect(settings: Settings):
     """A Chroma client: a server when `SOPILOT_CHROMA_URL` is set, else embedded under the data dir.
