@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
@@ -24,14 +25,49 @@ from sopilot.guard.policy import Policies
 from sopilot.guard.result import guard_ticket
 
 
+MAX_JSON_DEPTH = 64
+"""Deepest nesting of arrays and objects accepted in a ticket or case (tickets are flat)."""
+_NESTING = re.compile(r'[\[\]{}]|"(?:[^"\\]|\\.)*"')
+
+
+def _reject_constant(name: str) -> Any:
+    raise InputError(f"{name} is not a number JSON allows: give a finite number")
+
+
+def _depth(text: str) -> int:
+    """The deepest nesting of `[`/`{` outside strings, measured without recursion."""
+    depth = deepest = 0
+    for token in _NESTING.finditer(text):
+        char = token.group(0)
+        if char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
 def parse_json(text: str, where: str) -> Any:
-    """JSON with decimal numbers (money is never a binary float)."""
+    """JSON with decimal numbers (money is never a binary float); bounded depth, no NaN or Infinity.
+
+    Raises:
+        InputError: malformed JSON, nesting deeper than `MAX_JSON_DEPTH`, NaN/Infinity, or a number with more
+            digits than Python converts; the message names `where`.
+    """
+    if ("[" * 8 in text or "{" * 8 in text or text.count("[") + text.count("{") > MAX_JSON_DEPTH) \
+            and _depth(text) > MAX_JSON_DEPTH:
+        raise InputError(f"{where}: JSON nested deeper than {MAX_JSON_DEPTH} levels; a ticket is a flat object")
     try:
-        return json.loads(text, parse_float=Decimal)
+        return json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+    except InputError as exc:
+        raise InputError(f"{where}: {exc}") from None
     except json.JSONDecodeError as exc:
         raise InputError(f"{where}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
-    except (RecursionError, ValueError) as exc:
-        raise InputError(f"{where}: JSON too deeply nested or a number too large ({exc}); simplify the input")
+    except RecursionError:
+        raise InputError(f"{where}: JSON nested too deeply; a ticket is a flat object") from None
+    except ValueError as exc:
+        raise InputError(f"{where}: a number has too many digits ({str(exc).split(';')[0]}); give a shorter "
+                         "number") from None
 
 
 def read_rows(path: str | Path, what: str) -> list[tuple[int, Any]]:

@@ -380,18 +380,25 @@ def _commitments(stems: list[str], lexicon: Lexicon) -> list[_Hit]:
         if not entries or i in masked:
             continue
         for term, frame in entries:
-            stop = _match(term, stems, i, end)
-            if stop < 0:
+            if len(term) == 1:
+                stop = i + 1
+            else:
+                stop = _match(term, stems, i, end)
+                if stop < 0:
+                    continue
+            if frame.after_index and stop < end and stems[stop] in frame.after_index \
+                    and _followed_by(frame.after_index, stems, stop):
                 continue
-            if frame.after_index and _followed_by(frame.after_index, stems, stop):
-                continue
-            if frame.before_index and _preceded_by(frame.before_index, stems, i):
+            if frame.before_index and i > 0 and stems[i - 1] in frame.before_index \
+                    and _preceded_by(frame.before_index, stems, i):
                 continue
             if frame.companions is not None:
-                lo, hi = max(0, i - frame.window), min(end, stop + frame.window)
                 companions = frame.companion_index
-                if not any(_match(c, stems, j, hi) >= 0
-                           for j in range(lo, hi) if not (i <= j < stop) and j not in masked
+                if present.isdisjoint(companions):
+                    continue
+                lo, hi = max(0, i - frame.window), min(end, stop + frame.window)
+                if not any(len(c) == 1 or _match(c, stems, j, hi) >= 0
+                           for j in range(lo, hi) if (j < i or j >= stop) and j not in masked
                            for c in companions.get(stems[j], ())):
                     continue
             hits.append(_Hit(frame=frame, start=i, end=stop))

@@ -65,6 +65,10 @@ FIELDS: Mapping[str, FieldSpec] = MappingProxyType({
 })
 """The decision facts of CONTRACT §5 (besides `message` and `sop_id`)."""
 
+MAX_MESSAGE_CHARS = 1_000_000
+"""Longest customer message read (about 1 MB of text); a longer ticket is refused as bad input."""
+_MAX_NUMBER = Decimal(10) ** 9
+
 _UNIT_SUFFIX = {"days": " days", "months": " months", "hours": " hours", "percent": "%"}
 _TRUE = {"true", "yes", "y"}
 _FALSE = {"false", "no", "n"}
@@ -167,6 +171,8 @@ def _decimal(name: str, value: Any, spec: FieldSpec) -> Decimal:
         raise InputError(f"{name} {value!r} is not a number: {hint}") from None
     if not number.is_finite():
         raise InputError(f"{name} {value!r} is not a finite number: {hint}")
+    if number and (number.adjusted() > 9 or abs(number) > _MAX_NUMBER):
+        raise InputError(f"{name} is out of range ({len(str(value))} characters): {hint}")
     if (spec.low is not None and number < spec.low) or (spec.high is not None and number > spec.high):
         raise InputError(f"{name} {value!r} is out of range: {hint}")
     return number
@@ -176,10 +182,16 @@ def _int(name: str, value: Any) -> int:
     hint = "use a whole number that is not negative"
     if isinstance(value, bool):
         raise InputError(f"{name} {value!r} is not a whole number: {hint}")
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit() and len(value.strip()) <= 12:
         value = int(value.strip())
-    if isinstance(value, (float, Decimal)) and value == int(value):
-        value = int(value)
+    if isinstance(value, (float, Decimal)):
+        finite = value.is_finite() if isinstance(value, Decimal) else value == value and abs(value) != float("inf")
+        if not finite or (value and (Decimal(value).adjusted() > 9 or abs(value) > _MAX_NUMBER)):
+            raise InputError(f"{name} {value!r} is not a whole number in range: {hint}")
+        if value == int(value):
+            value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and value > _MAX_NUMBER:
+        raise InputError(f"{name} is out of range ({len(str(value))} digits): {hint}")
     if not isinstance(value, int):
         raise InputError(f"{name} {value!r} is not a whole number: {hint}")
     if value < 0:
@@ -254,6 +266,9 @@ def parse_ticket(data: Mapping[str, Any]) -> Ticket:
     message = data.get("message")
     if not isinstance(message, str):
         raise InputError("message is missing or not a string: give the customer's words as \"message\"")
+    if len(message) > MAX_MESSAGE_CHARS:
+        raise InputError(f"message is {len(message):,} characters, above the {MAX_MESSAGE_CHARS:,} the guard reads: "
+                         "give the customer's latest message only")
     values: dict[str, Any] = {}
     currency = data.get("currency")
     if currency is not None:

@@ -16,6 +16,13 @@ from sopilot.core.errors import InputError
 
 USD = "USD"
 CENT = Decimal("0.01")
+MAX_AMOUNT = Decimal(10) ** 12
+"""Largest amount a ticket may state (a trillion); larger values are refused before any arithmetic."""
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:20]}…({len(text)} characters)"
 
 # Prefixes and suffixes that name a currency. A `$` preceded by a letter (C$, A$, HK$) is not USD.
 _PREFIXES = {
@@ -35,7 +42,7 @@ _SUFFIXES = {
 _PRE = "|".join(re.escape(p) for p in sorted(_PREFIXES, key=len, reverse=True))
 _SUF = "|".join(re.escape(s) for s in sorted(_SUFFIXES, key=len, reverse=True))
 _NUM = (r"\d{1,3}(?:,\d{3})+(?:\.\d{1,6})?"      # 1,250.00
-        r"|\d{1,3}(?:\.\d{3})+(?:,\d{1,2})?(?!\d)"  # 1.400,00 (read as the larger amount: the cautious one)
+        r"|[1-9]\d{0,2}(?:\.\d{3})+(?:,\d{1,2})?(?!\d)"  # 1.400,00 (read as the larger amount: the cautious one)
         r"|\d{1,15},\d{1,2}(?![\d,])"              # 60,00
         r"|\d{1,15}(?:\.\d{1,6})?")                # 150.01; longer numbers are not amounts a reply can grant
 _MULT = r"(?:\s?(?P<mult>[kK]|million|thousand)\b)?"
@@ -73,7 +80,7 @@ def cents(value: Decimal) -> Decimal:
 
 def _number(text: str, mult: str | None) -> Decimal:
     text = text.replace(" ", "")
-    if re.fullmatch(r"\d{1,3}(?:\.\d{3})+(?:,\d{1,2})?|\d+,\d{1,2}", text):
+    if re.fullmatch(r"[1-9]\d{0,2}(?:\.\d{3})+(?:,\d{1,2})?|\d+,\d{1,2}", text):
         text = text.replace(".", "").replace(",", ".")
     value = Decimal(text.replace(",", ""))
     return value * _MULTIPLIERS[mult.lower()] if mult else value
@@ -94,14 +101,14 @@ def parse_money(value: object, *, field: str = "amount") -> tuple[Money, bool]:
     """
     hint = f"use a number or a string such as '$1,250.00', 'USD 180' or '180 dollars'"
     if isinstance(value, bool) or not isinstance(value, (int, float, Decimal, str)):
-        raise InputError(f"{field} {value!r} is not an amount of money: {hint}")
+        raise InputError(f"{field} {_short(value)} is not an amount of money: {hint}")
     stated = False
     currency = USD
     try:
         if isinstance(value, str):
             match = _WHOLE.match(value)
             if not match:
-                raise InputError(f"{field} {value!r} is not an amount of money: {hint}")
+                raise InputError(f"{field} {_short(value)} is not an amount of money: {hint}")
             amount = _number(match["num"], match["mult"])
             code = _currency(match["pre"], match["suf"])
             if code:
@@ -109,9 +116,11 @@ def parse_money(value: object, *, field: str = "amount") -> tuple[Money, bool]:
         else:
             amount = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
     except InvalidOperation:
-        raise InputError(f"{field} {value!r} is not an amount of money: {hint}") from None
+        raise InputError(f"{field} {_short(value)} is not an amount of money: {hint}") from None
     if not amount.is_finite():
         raise InputError(f"{field} {value!r} is not a finite amount: {hint}")
+    if amount and (amount.adjusted() > 12 or amount.adjusted() < -6 or abs(amount) > MAX_AMOUNT):
+        raise InputError(f"{field} {_short(value)} is out of range: give an amount from 0.01 to {MAX_AMOUNT:,}")
     if amount < 0:
         raise InputError(f"{field} {value!r} is negative: give the disputed amount as a positive number")
     return Money(amount=amount, currency=currency), stated
