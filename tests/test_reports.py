@@ -208,6 +208,17 @@ def test_smaller_clusters_raise_nothing(gaps_planted, gaps_control, planted):
     assert data["new_articles"] == [] and data["sop_reviews"] == []
 
 
+def test_gap_tasks_are_recorded_once(gaps_planted, planted):
+    settings, _ = planted
+    first = gaps_mod.record_gap_tasks(settings, gaps_planted)
+    count = open_log(settings).count()
+    again = gaps_mod.record_gap_tasks(settings, gaps_planted)
+    assert open_log(settings).count() == count
+    assert [c.task.key for c in first.clusters if c.task] == [c.task.key for c in again.clusters if c.task]
+    kinds = sorted(t.kind for t in list_tasks(settings) if t.source == "L.2")
+    assert kinds == ["kb_article_draft", "kb_article_review"]
+
+
 # ---- §6 -------------------------------------------------------------------------------------------
 
 def _event(kind, ticket_id, at, **fields):

@@ -15,11 +15,14 @@ The outline: the final replies are cut into sentences, similar sentences grouped
 becomes a step when it appears in at least a third of the replies but in less than a fifth of the
 replies outside the cluster (so greetings and sign-offs, which every reply has, drop out); steps
 are ordered by where they stand in the replies, each worded by its most typical sentence.
+The weekly run looks back over a quarter each week, so a finding raises its task once per quarter
+(a content-team flag per SOP; an article task per subject, named by its three key phrases).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from collections import Counter
 from typing import Any
 
@@ -121,6 +124,12 @@ class GapReport:
         return "\n".join(lines) + "\n"
 
 
+def _quarter(period: Period) -> str:
+    """The quarter a period ends in (`2026-Q4`): a weekly run raises one task per finding per quarter."""
+    last = period.end - dt.timedelta(days=1)
+    return f"{last.year}-Q{(last.month - 1) // 3 + 1}"
+
+
 def _reasons(record: TicketRecord, low: float) -> list[str]:
     found = []
     if not record.matched or record.policy is None:
@@ -203,7 +212,7 @@ def analyse_gaps(records: list[TicketRecord], period: Period, settings) -> GapRe
             outline = _outline([r.final_reply for r in items if r.final_reply], background[:BACKGROUND_REPLIES],
                                settings)
             nearest = Counter(r.sop_ids[0] for r in items if r.sop_ids).most_common(3)
-            task = T.Task(key=T.task_key("L.2-new", period.label, *sorted(r.key for r in items)),
+            task = T.Task(key=T.task_key("L.2-new", _quarter(period), *sorted(phrases[label][:3])),
                           kind="kb_article_draft", assignee=T.SUBJECT_MATTER_EXPERT, source="L.2",
                           title=f"Draft a knowledge-base article: {', '.join(phrases[label][:3])} "
                                 f"({len(items)} resolved tickets without an SOP)",
@@ -211,7 +220,7 @@ def analyse_gaps(records: list[TicketRecord], period: Period, settings) -> GapRe
                                    "examples": [items[i].message for i in typical],
                                    "nearest_sops": [s for s, _ in nearest], "ticket_ids": [r.key for r in items]})
         elif finding == "review_sop":
-            task = T.Task(key=T.task_key("L.2-review", period.label, sop, *sorted(r.key for r in items)),
+            task = T.Task(key=T.task_key("L.2-review", _quarter(period), sop),
                           kind="kb_article_review", assignee=T.CONTENT_TEAM, source="L.2", policy=sop,
                           title=f"Review {sop} for clarity, accuracy and discoverability: {len(items)} resolved "
                                 f"tickets about {', '.join(phrases[label][:3])} were served badly",
@@ -239,8 +248,11 @@ def gap_report(settings, *, weeks: int = DEFAULT_WEEKS, until: str | None = None
     """
     period = weeks_until(until, weeks, now=now)
     report = analyse_gaps(load_tickets(settings, period), period, settings)
-    if not record:
-        return report
+    return record_gap_tasks(settings, report) if record else report
+
+
+def record_gap_tasks(settings, report: GapReport) -> GapReport:
+    """Record the report's SME tasks and content-team flags (once each); return it with them marked."""
     recorded = {t.key: t for t in T.record_tasks(settings, [c.task for c in report.clusters if c.task])}
     return dataclasses.replace(report, clusters=tuple(dataclasses.replace(c, task=recorded[c.task.key]) if c.task
                                                       else c for c in report.clusters))
