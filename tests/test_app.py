@@ -329,7 +329,7 @@ def test_retrieval_evaluation_reports_a_bad_file(env):
     at.radio(key="eval_queries_source").set_value("Upload a JSONL file").run()
     at.file_uploader(key="eval_queries_upload").upload("bad.jsonl", b'{"query": "x"}\n', "application/jsonl").run()
     at.button(key="eval_retrieval_go").click().run()
-    assert any('"relevant" must be a non-empty list' in e.value for e in at.error)
+    assert any('"relevant" must be a list of sop_id strings' in e.value for e in at.error)
 
 
 def test_guard_evaluation_shows_agreement_and_disagreements(env):
@@ -364,3 +364,20 @@ def test_audit_page_filters_and_exports_csv(env):
     assert list(shown["policy"]) == ["I.2"]
     export = at.download_button(key="audit_export")
     assert "Export 1 events as CSV" in export.label
+
+
+def test_audit_page_offers_the_ledger_and_the_labels(env):
+    from sopilot import audit
+    from sopilot.core.settings import Settings
+
+    at = ask(app().run(), "Hi, you charged me twice, $60 for the same order. Low priority.")
+    at.button(key="confirm_0").click().run()
+    at.button(key="send_0").click().run()
+    [sent] = events("reply_sent")
+    at.switch_page("ui/audit.py").run()
+    no_errors(at)
+    assert "1 automated refunds and credits" in at.download_button(key="audit_ledger").label
+    at.text_input(key="audit_ticket").set_value(sent.ticket_id).run()
+    assert set(at.dataframe[0].value["ticket_id"]) == {sent.ticket_id}
+    [entry] = audit.ledger(audit.open_log(Settings.from_env()).iter_all())
+    assert (entry.ticket_id, entry.type, entry.amount) == (sent.ticket_id, "refund", "60.00")

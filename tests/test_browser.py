@@ -78,6 +78,26 @@ def chromium() -> Path:
     return CHROMIUM
 
 
+def _browser(pw, chromium: Path, tmp_path: Path):
+    # A persistent context on a fresh directory is how Playwright takes --user-data-dir.
+    return pw.chromium.launch_persistent_context(
+        tmp_path / "chromium", executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS,
+        viewport={"width": 1440, "height": 1700})
+
+
+def _ask(page, text: str) -> None:
+    chat = page.get_by_test_id("stChatInputTextArea")
+    chat.wait_for(timeout=60_000)
+    chat.fill(text)
+    chat.press("Enter")
+
+
+def _events(tmp_path: Path, kind: str | None = None):
+    from sopilot.audit import AuditLog
+
+    return [e for e in AuditLog(f"sqlite:///{tmp_path / 'audit.db'}").iter_all() if kind in (None, e.kind)]
+
+
 @pytest.mark.browser
 @pytest.mark.server
 def test_chat_escalates_a_large_duplicate_charge(chromium, app_url, indexed_settings, tmp_path):
@@ -87,22 +107,18 @@ def test_chat_escalates_a_large_duplicate_charge(chromium, app_url, indexed_sett
     artifacts.mkdir(exist_ok=True)
     shot = artifacts / "screenshot-chat.png"
     with sync_playwright() as pw:
-        # A persistent context on a fresh directory is how Playwright takes --user-data-dir.
-        browser = pw.chromium.launch_persistent_context(
-            tmp_path / "chromium", executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS,
-            viewport={"width": 1440, "height": 1700})
+        browser = _browser(pw, chromium, tmp_path)
         try:
             page = browser.pages[0] if browser.pages else browser.new_page()
             page.goto(app_url, wait_until="domcontentloaded")
-            chat = page.get_by_test_id("stChatInputTextArea")
-            chat.wait_for(timeout=60_000)
-            chat.fill(TICKET)
-            chat.press("Enter")
+            _ask(page, TICKET)
             card = page.locator("[class*='st-key-decision_']").last
             expect(card).to_contain_text("Escalate", timeout=90_000)
             expect(card).to_contain_text("Billing Specialist")
             reply = page.get_by_label("Reply to the customer (editable)")
             expect(reply).not_to_be_empty(timeout=30_000)
+            expect(page.get_by_text("Other SOPs that may fit")).to_be_visible()
+            expect(page.get_by_text("read from the customer's words").first).to_be_visible()
             text = reply.input_value()
             page.wait_for_timeout(500)
             page.screenshot(path=str(shot))
@@ -115,3 +131,45 @@ def test_chat_escalates_a_large_duplicate_charge(chromium, app_url, indexed_sett
     assert verdict.passed, verdict.violations  # an escalation: the reply promises no refund
     assert "Billing Specialist" in text
     assert shot.stat().st_size > 10_000
+
+
+@pytest.mark.browser
+@pytest.mark.server
+def test_the_guard_checks_as_the_agent_types_and_one_click_takes_the_compliant_reply(chromium, app_url, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as pw:
+        browser = _browser(pw, chromium, tmp_path)
+        try:
+            page = browser.pages[0] if browser.pages else browser.new_page()
+            page.goto(app_url, wait_until="domcontentloaded")
+            _ask(page, TICKET)
+            reply = page.get_by_label("Reply to the customer (editable)")
+            expect(reply).not_to_be_empty(timeout=90_000)
+            # Typing, with no blur and no Ctrl+Enter: the pause alone hands the text to the guard.
+            reply.click()
+            reply.press("Control+End")
+            reply.press_sequentially(" We have refunded the $420 to your card.", delay=15)
+            expect(page.get_by_text("The guard blocks this text")).to_be_visible(timeout=30_000)
+            expect(page.get_by_text("blocked text is never offered for copying")).to_be_visible()
+            expect(page.get_by_role("button", name="Mark as sent")).to_be_disabled()
+            page.get_by_role("button", name="Use the compliant reply").click()
+            expect(page.get_by_text("The guard blocks this text")).to_have_count(0, timeout=30_000)
+            text = reply.input_value()
+            assert text.startswith("Hello,") and "refunded the $420" not in text
+            page.get_by_role("button", name="Mark as sent").click()
+            expect(page.get_by_text("Marked as sent")).to_be_visible(timeout=30_000)
+            page.get_by_role("button", name="Mark as sent").click(force=True)
+            page.wait_for_timeout(1500)
+            # A reload keeps the ticket: same id in the URL, same messages.
+            ticket_id = page.url.split("ticket=")[1].split("&")[0]
+            page.reload(wait_until="domcontentloaded")
+            expect(page.get_by_text(f"Ticket {ticket_id}")).to_be_visible(timeout=60_000)
+            expect(page.get_by_text(TICKET).first).to_be_visible()
+        finally:
+            browser.close()
+    blocked = _events(tmp_path, "edit_blocked")
+    assert blocked and all(e.verdict == "blocked" and "refunded the $420" in e.reply for e in blocked)
+    sent = _events(tmp_path, "reply_sent")
+    assert len(sent) == 1, "one action, one event"
+    assert sent[0].reply == text and sent[0].verdict == "pass" and sent[0].ticket_id == ticket_id

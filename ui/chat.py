@@ -92,9 +92,10 @@ def _state() -> dict:
         st.query_params["ws"] = st.session_state["workspace"]
         ticket_id = params.get("ticket")
         st.session_state[STATE] = _blank(ticket_id or _new_id())
+        st.session_state["n"] = 0
         if ticket_id:
             _restore(ticket_id)
-        st.session_state["n"] = 0
+        st.query_params["ticket"] = st.session_state[STATE]["ticket_id"]
     return st.session_state[STATE]
 
 
@@ -369,13 +370,15 @@ def _alternatives(suggestion, settings, retriever) -> None:
     for rank, hit in enumerate(hits):
         probability = getattr(hit, "match_probability", None)
         score = f"{probability:.0%} match" if isinstance(probability, int | float) else f"confidence {hit.dense:.2f}"
-        left, right = st.columns([4, 1])
+        left, right = st.columns([3, 1], vertical_alignment="center")
         chosen = hit.sop_id == suggestion.sop_id
         left.markdown(f"{'**' if chosen else ''}{hit.sop_id} · {hit.sop.title}{'**' if chosen else ''} · {score}")
         if not chosen:
-            right.button("Use this SOP", key=f"alt_{st.session_state['n']}_{rank}", on_click=_set_policy,
+            right.button("Use", key=f"alt_{st.session_state['n']}_{rank}", on_click=_set_policy,
                          args=(hit.sop_id, settings), kwargs={"wrong": True}, icon=":material/swap_horiz:",
-                         help="Answer with this SOP; the one chosen is recorded as wrong, for evaluation.")
+                         width="stretch",
+                         help=f"Answer with {hit.sop_id}; {suggestion.sop_id} is recorded as the wrong SOP, for "
+                              "evaluation.")
 
 
 def _answer(suggestion, key: str, settings, retriever) -> None:
@@ -427,11 +430,10 @@ def _tickets_panel(state: dict, settings) -> None:
     n = st.session_state["n"]
     st.text_input("Ticket id", value=state["ticket_id"], key=f"ticket_id_{n}", on_change=_rename,
                   args=(f"ticket_id_{n}",), help="The helpdesk's id; New ticket makes one up.")
-    new, close = st.columns(2)
-    new.button("New ticket", on_click=_new_ticket, icon=":material/add_comment:", key="new_ticket",
-               shortcut="Alt+N", width="stretch")
-    close.button("Close ticket", on_click=_close_ticket, icon=":material/done_all:", key="close_ticket",
-                 disabled=state["message"] is None, width="stretch")
+    st.button("New ticket", on_click=_new_ticket, icon=":material/add_comment:", key="new_ticket",
+              shortcut="Alt+N", width="stretch")
+    st.button("Close ticket", on_click=_close_ticket, icon=":material/done_all:", key="close_ticket",
+              disabled=state["message"] is None, width="stretch")
     tickets = []
     with components.edge(stop=False):
         tickets = workspace.open_tickets(settings, st.session_state["workspace"])
@@ -534,10 +536,16 @@ def _mark_sent(settings, suggestion, text: str, channel: str) -> None:
         _save()
 
 
-def _use_alternative(box_key: str, alternative: str) -> None:
-    from sopilot.suggest.composer import reframe
+def _use_alternative(box_key: str, alternative: str, decision) -> None:
+    """Put the compliant reply in the box, inside the agent's greeting and sign-off when those pass the guard."""
+    from sopilot.guard.result import guard_decision
+    from sopilot.suggest.composer import frame, reframe
 
-    st.session_state[box_key] = reframe(alternative, st.session_state[box_key])
+    typed = st.session_state[box_key]
+    greeting, _, _ = frame(typed)
+    candidates = [reframe(alternative, typed), reframe(alternative, f"{greeting}\n\nx"), alternative]
+    st.session_state[box_key] = next((c for c in candidates if guard_decision(decision, c).verdict.passed),
+                                     alternative)
 
 
 def _reply_panel(state: dict, settings, policies) -> None:
@@ -580,7 +588,7 @@ def _reply_panel(state: dict, settings, policies) -> None:
             audit.record_edit_blocked(settings, suggestion, text=text, agent=_agent(), ticket_id=state["ticket_id"],
                                       action_id=_action("blocked", text))
         st.button("Use the compliant reply", key=f"take_{n}", type="primary", icon=":material/verified_user:",
-                  on_click=_use_alternative, args=(key, result.reply), shortcut="Alt+A",
+                  on_click=_use_alternative, args=(key, result.reply, suggestion.guard.decision), shortcut="Alt+A",
                   help="The guard's wording, inside your greeting and sign-off (Alt+A).")
     elif text.strip() != suggested.strip():
         st.success("The guard passes your edit.", icon=":material/verified_user:")
