@@ -169,6 +169,14 @@ def test_cli_prints_one_json_document_and_markdown(planted, capsys):
     assert capsys.readouterr().out.startswith("# Policy review, 2026-W43..2026-W48")
 
 
+def test_a_missing_database_is_refused_not_created(tmp_path, capsys):
+    missing = tmp_path / "nowhere.db"
+    assert main(["report", "policies", "--database", str(missing)]) == 2
+    assert "no audit database there" in capsys.readouterr().err and not missing.exists()
+    assert main(["report", "policies", "--weeks", "0"]) == 2
+    assert "weeks must be at least 1" in capsys.readouterr().err
+
+
 def test_a_malformed_week_is_refused_with_the_expected_form(capsys):
     assert main(["report", "overrides", "--week", "2026-48"]) == 2
     assert "write it as YYYY-Www" in capsys.readouterr().err

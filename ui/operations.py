@@ -9,6 +9,7 @@ encoder, so the two text reports are computed on demand and cached per database 
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import streamlit as st
 from sopilot.ui import components
@@ -175,6 +176,10 @@ def render() -> None:
         st.session_state["ops_database_next"] = f"sqlite:///{demo}"
         st.rerun()
     current = _settings_for(settings, url.strip() or settings.audit_url)
+    target = current.audit_url.split(":///", 1)[1] if current.audit_url.startswith("sqlite:///") else ""
+    if target and current.audit_url != settings.audit_url and not Path(target).is_file():
+        st.info(f"No audit database at {target}: check the path, or create the demo history.")
+        return
     review, overrides, gaps = st.tabs(["Policy review", "Overrides (L.1)", "Knowledge gaps (L.2)"])
     with review:
         _policy_tab(current, current.audit_url)

@@ -12,6 +12,7 @@ import argparse
 import dataclasses
 import json
 import sys
+from pathlib import Path
 
 from sopilot.core.errors import UserError
 from sopilot.core.settings import Settings
@@ -67,12 +68,17 @@ def add_parser(commands) -> None:
     r.set_defaults(run=cmd_report)
 
 
-def _settings(args: argparse.Namespace, settings: Settings) -> Settings:
+def _settings(args: argparse.Namespace, settings: Settings, *, create: bool = False) -> Settings:
+    """The settings with `--database` applied; a report never creates an empty database by a typo."""
     url = getattr(args, "database", None)
     if not url:
         return settings
     if "://" not in url:
         url = f"sqlite:///{url}"
+    path = url.split(":///", 1)[1] if url.startswith("sqlite") and ":///" in url else ""
+    if path and path != ":memory:" and not create and not Path(path).is_file():
+        raise UserError(f"--database {args.database!r}: no audit database there. Check the path, or write a demo one "
+                        "with `sopilot report demo-data --database PATH`")
     return dataclasses.replace(settings, database_url=url)
 
 
@@ -86,8 +92,8 @@ def _emit(args: argparse.Namespace, report) -> int:
 
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     """Run one `report` subcommand."""
-    settings = _settings(args, settings)
     command = args.report_command
+    settings = _settings(args, settings, create=command == "demo-data")
     if command == "overrides":
         from sopilot.reports.overrides import override_report
 

@@ -144,9 +144,29 @@ def tickets_from_events(events: Iterable[Any]) -> list[TicketRecord]:
     return records
 
 
+LATE_EVENTS = dt.timedelta(days=30)
+"""How long after a period's end its tickets' later events (a reply, a CSAT answer) are still read."""
+
+
+def _within(events: Iterable[Any], start: dt.datetime, end: dt.datetime) -> Iterable[Any]:
+    for ev in events:
+        created = ev.created_at
+        if created is not None and created.tzinfo is None:
+            created = created.replace(tzinfo=dt.UTC)
+        if created is None or start <= created < end:
+            yield ev
+
+
 def load_tickets(settings, period: Period | None = None) -> list[TicketRecord]:
-    """The tickets of the configured audit log whose first suggestion falls in `period` (None: all)."""
+    """The tickets of the configured audit log whose first suggestion falls in `period` (None: all).
+
+    Events are streamed, and only those from the period's start to `LATE_EVENTS` after its end are
+    kept, so memory follows the period, not the whole log.
+    """
     from sopilot import audit
 
-    records = tickets_from_events(audit.open_log(settings).iter_all())
+    events = audit.open_log(settings).iter_all()
+    if period is not None:
+        events = _within(events, period.start, period.end + LATE_EVENTS)
+    records = tickets_from_events(events)
     return [r for r in records if period is None or r.at in period]
