@@ -8,13 +8,12 @@ ticket's latest suggestion (sent as is, or edited, with the guard's verdict on t
 Our own comments are transactions too: they are never answered.
 
 Two triggers feed `handle(transaction_id)`: the RT scrip's webhook notice (scripts/rt-webhook-initialdata.pl)
-or `poll_once` over `POST /REST/2.0/transactions`. Every call to RT has a timeout and bounded
+or `new_transactions` over `POST /REST/2.0/transactions`; the caller makes both idempotent. Every call to RT has a timeout and bounded
 retries with backoff; a failure is raised as `HelpdeskError`, never swallowed.
 """
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import re
 import time
@@ -110,11 +109,11 @@ class RTClient:
 
     def content(self, transaction_id: int) -> str:
         """The plain-text body of a transaction (its first text/plain attachment with content)."""
-        listing = self.call("GET", f"/transaction/{int(transaction_id)}/attachments")
+        listing = self.call("GET", f"/transaction/{int(transaction_id)}/attachments",
+                            params={"fields": "ContentType,Content", "per_page": 20})
         for item in (listing or {}).get("items", []):
-            attachment = self.call("GET", f"/attachment/{int(item['id'])}")
-            if str(attachment.get("ContentType", "")).startswith("text/plain") and attachment.get("Content"):
-                return base64.b64decode(attachment["Content"]).decode("utf-8", errors="replace").strip()
+            if str(item.get("ContentType", "")).startswith("text/plain") and item.get("Content"):
+                return str(item["Content"]).strip()
         return ""
 
     def ticket(self, ticket_id: int) -> dict[str, Any]:
@@ -206,15 +205,14 @@ class RTConnector:
         self.client.move(ticket_id, queue)
         return queue
 
-    def poll_once(self) -> list[Outcome]:
-        """Handle every ticket transaction since the last poll (the first poll starts from now)."""
+    def new_transactions(self) -> list[int]:
+        """Ids of the Create and Correspond transactions since the last call (the first call starts from now)."""
         if self.last_seen == 0:
             self.last_seen = self.client.latest_transaction_id()
             return []
-        items = self.client.transactions_after(self.last_seen)
-        outcomes = []
-        for item in items:
+        found = []
+        for item in self.client.transactions_after(self.last_seen):
             self.last_seen = max(self.last_seen, int(item["id"]))
             if item.get("Type") in ("Create", "Correspond"):
-                outcomes.append(self.handle(int(item["id"])))
-        return outcomes
+                found.append(int(item["id"]))
+        return found

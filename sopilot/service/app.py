@@ -104,7 +104,13 @@ class State:
             if not self.ready.is_set():
                 continue
             try:
-                self.rt().poll_once()
+                for transaction_id in self.rt().new_transactions():
+                    event_id = f"transaction:{transaction_id}"
+                    first, _ = self.copilot.store.claim_event("rt", event_id)
+                    if first:  # the webhook may have delivered it already
+                        with self.pending_lock:
+                            self.pending += 1
+                        _run_rt_job(self, transaction_id, event_id)
             except Exception as exc:  # noqa: BLE001 (a helpdesk outage must not end the poller)
                 log.warning("RT poll failed: %s", exc)
 
