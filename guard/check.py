@@ -92,8 +92,8 @@ _KEY = re.compile(r"""
     | \b[\w-]+\.(?:internal|corp|local|intranet)\b                        # reports-db-02.internal
     """, re.VERBOSE | re.IGNORECASE)
 _PASSWORD = re.compile(r"""
-    \b(?:pass(?:word|wd|phrase)?|pwd|token|secret) \s* (?:is|:|=)? \s*
-        (?=[^\s.,;]*[A-Za-z])(?=[^\s.,;]*[\d#!$%^&*@+/])[^\s,;]{6,}       # password Rpt#2023!, token: u+Xk2b...
+    \b(?:password|passwd|passphrase|pass|pwd|token|secret)\b \s* (?:is|:|=)? \s*
+        (?=[^\s.,;]*[A-Za-z])(?=[^\s.,;]*[\d#!$%^&@+/])[^\s,;*_`~]{6,}     # password Rpt#2023!, token: u+Xk2b...
     | \b(?:login|user(?:name)?|credentials?) \s+ (?:is\s+|:\s*)? \S+ \s* / \s* \S*\d\S*   # login is admin / S3cret!
     """, re.VERBOSE | re.IGNORECASE)
 _INTERNAL = re.compile(r"""
@@ -121,7 +121,7 @@ _COLON_NAME = re.compile(r"(?<![\w:/]):[a-z]+_[a-z_]+\b")                       
 _CAPS_NAME = re.compile(r"\b(?:INSERT|ENTER|ADD|YOUR)_[A-Z][A-Z_]+\b")           # INSERT_AGENT_NAME
 _MARKER = re.compile(r"\bX{2,}\b | \$\s?X+(?:\.X{2})?\b | \bTODO\b | \bFIXME\b | \bTBD\b", re.VERBOSE)  # XXX, TODO
 _BRACKET = re.compile(r"""
-    (?<!!) \[ (?P<body>[^\[\]\n]{1,120}) \] (?!\s?\() (?!\[) (?!:)        # [NAME], [X] (not [text](url))
+    (?<!!) \[ (?P<body>[^\[\]]{1,120}) \] (?!\s?\() (?!\[) (?!:)           # [NAME], [X] (not [text](url))
     """, re.VERBOSE)
 _PLACEHOLDER_HEADS = frozenset(
     "name date time number amount link url email phone id insert placeholder customer agent company product "
@@ -153,7 +153,7 @@ _LEAK_RULES: tuple[tuple[Code, str, re.Pattern[str], tuple[str, ...]], ...] = (
 
 def _bracket_placeholder(body: str) -> bool:
     """Whether `[body]` is template text: `[NAME]`, `[X]`, `[insert date]`; not `[Case #12345]` or `[BUG-4471]`."""
-    body = body.strip()
+    body = " ".join(body.split())
     if not body or any(char.isdigit() for char in body) or body == "x":
         return False
     letters = re.sub(r"[^A-Za-z]", "", body)
@@ -169,12 +169,16 @@ def _bracket_placeholder(body: str) -> bool:
 def _leaks(norm: Normalized) -> list[tuple[Code, str, str]]:
     """Placeholders, SQL, credentials and internal notes, read in the text before Markdown is flattened."""
     text = norm.plain
-    lowered = text.lower()
+    flattened = norm.prose if norm.prose != text else None  # SQL or a key may hide behind Markdown emphasis
+    lowered = text.lower() if flattened is None else f"{text.lower()}\n{flattened.lower()}"
     found: list[tuple[Code, str, str]] = []
     for code, message, pattern, triggers in _LEAK_RULES:
         if any(trigger in lowered for trigger in triggers):
             for match in pattern.finditer(text):
                 found.append((code, message, norm.original_span(match.start(), match.end(), prose=False)))
+            if code == "internal_leak" and flattened is not None:
+                for match in pattern.finditer(flattened):
+                    found.append((code, message, norm.original_span(match.start(), match.end())))
     if "[" in text:
         for match in _BRACKET.finditer(text):
             if _bracket_placeholder(match["body"]):
@@ -580,7 +584,7 @@ def _clause_violations(clause: _Clause, sentence: tuple[str, list[str]], hits: l
     return found
 
 
-def _undisguise(stems: list[str], lexicon: Lexicon) -> list[str]:
+def _undisguise(stems: list[str], disguised: frozenset[str], lexicon: Lexicon) -> list[str]:
     """Words that held letters of another script are read as the lexicon word one letter away, if any.
 
     Folding maps a Greek "ρ" to the Latin "p" it looks like, so "ρefund" becomes "pefund"; in a draft that
@@ -589,7 +593,7 @@ def _undisguise(stems: list[str], lexicon: Lexicon) -> list[str]:
     index = _wildcards(lexicon)
     out = []
     for word in stems:
-        if len(word) >= 4 and word not in lexicon.vocabulary:
+        if len(word) >= 4 and word in disguised and word not in lexicon.vocabulary and word not in lexicon.known:
             word = next((index[key] for i in range(len(word)) if (key := f"{word[:i]}?{word[i + 1:]}") in index),
                         word)
         out.append(word)
@@ -599,7 +603,8 @@ def _undisguise(stems: list[str], lexicon: Lexicon) -> list[str]:
 @functools.lru_cache(maxsize=4)
 def _wildcards(lexicon: Lexicon) -> dict[str, str]:
     """Each vocabulary word with one letter replaced by "?" → the word (built on the first disguised draft)."""
-    return {f"{word[:i]}?{word[i + 1:]}": word for word in sorted(lexicon.vocabulary) for i in range(len(word))}
+    terms = sorted({p[0] for frame in lexicon.frames for p in frame.terms if len(p[0]) >= 4 and p[0].isalpha()})
+    return {f"{word[:i]}?{word[i + 1:]}": word for word in terms for i in range(len(word))}
 
 
 def check(reply: str, decision: Decision, *, lexicon: Lexicon | None = None) -> Verdict:
@@ -621,8 +626,10 @@ def check(reply: str, decision: Decision, *, lexicon: Lexicon | None = None) -> 
         text = norm.prose
         clauses = _clauses(text, lexicon)
         if norm.folded:
-            for clause in clauses:
-                clause.stems = _undisguise(clause.stems, lexicon)
+            disguised = frozenset(stem(word) for word in norm.disguised_words())
+            if disguised:
+                for clause in clauses:
+                    clause.stems = _undisguise(clause.stems, disguised, lexicon)
         sentences: dict[int, list[_Clause]] = {}
         for clause in clauses:
             sentences.setdefault(clause.sentence, []).append(clause)

@@ -261,6 +261,8 @@ class Lexicon:
     english: frozenset[str]
     other_languages: frozenset[str]
     vocabulary: frozenset[str]
+    known: frozenset[str] = frozenset()
+    """Stems of the cue words and English function words: never re-read as a commitment word."""
     money_nouns: Mapping[str, str] = dataclasses.field(default_factory=lambda: MappingProxyType({}))
     """One-word money terms → their kind ("refund" → refund), to read what an approval approves."""
     """Every stem of a commitment term or companion (to read a word disguised with letters of another script)."""
@@ -330,8 +332,11 @@ def load_lexicon(path: str | Path = LEXICON_FILE) -> Lexicon:
     money_nouns = {term[0]: frame.kind for frame in frames if frame.kind in ("refund", "credit") and frame.companions
                    is not None for term in frame.terms if len(term) == 1 and term[0].isalpha()
                    and frame is next(f for f in frames if f.commitment == frame.commitment)}
+    cue_sets = (cues.negation, cues.negation_exceptions, cues.hedge, cues.offer, cues.condition,
+                cues.offer_condition, cues.temporal, cues.review, cues.neutral, model.language.english)
+    known = frozenset(word for items in cue_sets for item in items for word in phrase(item) if word != GAP)
     return Lexicon(
-        money_nouns=MappingProxyType(money_nouns), vocabulary=vocabulary, negation=_phrase_set(cues.negation), negation_exceptions=_phrase_set(cues.negation_exceptions),
+        known=known, money_nouns=MappingProxyType(money_nouns), vocabulary=vocabulary, negation=_phrase_set(cues.negation), negation_exceptions=_phrase_set(cues.negation_exceptions),
         hedge=_phrase_set(cues.hedge), offer=_phrase_set(cues.offer), condition=_phrase_set(cues.condition),
         offer_condition=_phrase_set(cues.offer_condition), temporal=_phrase_set(cues.temporal),
         review=_phrase_set(cues.review), neutral=_phrase_set(cues.neutral), frames=tuple(frames),

@@ -46,15 +46,19 @@ _ENTITY = re.compile(r"""
     & (?: \#[0-9]{1,7} | \#[xX][0-9A-Fa-f]{1,6} | [A-Za-z][A-Za-z0-9]{1,31} ) ;?   # &#36; &#x24; &nbsp &dollar;
     """, re.VERBOSE)
 _NON_ASCII_RUN = re.compile(r"[^\x00-\x7f]+")
+_NON_ASCII_LETTER = re.compile(r"[^\W\d_a-zA-Z]")
 _EMPHASIS = re.compile(r"""
-    (?<![*~`]) (?P<mark>\*{1,3}|~~|`{1,3}) (?=[^\s*]) (?P<body>[^\n]{1,500}?) (?<=[^\s*]) (?P=mark) (?![*~`])  # **b**, *re*fund
+    (?<!\*) (?P<star>\*{1,3}) (?=[^\s*]) (?P<sbody>[^\n]{1,500}?) (?<=[^\s*]) (?P=star) (?!\*)     # **bold**, *re*fund
+    | ~~ (?=\S) (?P<tbody>[^\n]{1,500}?) (?<=\S) ~~                                             # ~~struck~~
+    | (?P<tick>`{1,3}) (?=[^`\s]) (?P<cbody>[^\n`]{1,500}?) (?<=[^`\s]) (?P=tick) (?!`)         # `code`
     | (?<![\w_]) (?P<umark>_{1,3}) (?=[^\s_]) (?P<ubody>[^\n_]{1,500}?[a-z][^\n_]{0,500}?) (?<=[^\s_]) (?P=umark)
       (?![\w_])                                                                             # _em_, not __NAME__
     """, re.VERBOSE)
+_ADJACENT_STARS = re.compile(r"(?<=\w)\*{4,6}(?=\w)")  # two bold spans that meet inside a word
 _LINK = re.compile(r"""
     !? \[ (?P<text>[^\[\]\n]{0,300}) \] \( (?P<url>[^()\s]{0,2000}) (?:\s+"[^"\n]{0,200}")? \)   # [text](https://x)
     """, re.VERBOSE)
-_HYPHEN_BREAK = re.compile(r"(?<=[A-Za-z])-[ \t]*\r?\n[ \t]*(?=[a-z])")  # "re-\nfunded"
+_HYPHEN_BREAK = re.compile(r"(?<=[a-z])-[ \t]*\r?\n[ \t]*(?=[a-z])|(?<=[A-Z])-[ \t]*\r?\n[ \t]*(?=[A-Z])")  # "re-\nfunded"
 _LINE_BREAK = re.compile(r"""
     (?<=[^\s.!?:;])        # the line does not end a sentence ...
     [ \t]* \r?\n [ \t]*    # ... one line break ...
@@ -76,6 +80,7 @@ def _invisible_table() -> dict[int, None]:
     return table
 
 
+_ASCII_WORD = re.compile(r"[A-Za-z]+")
 _ASCII_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _INVISIBLE = _invisible_table()
 _INVISIBLE_RE = re.compile("[" + "".join(re.escape(chr(c)) for c in sorted(_INVISIBLE) if c < 0x10000)
@@ -115,7 +120,17 @@ class Normalized:
     """Original offset of each character of `plain`; None when `plain` is the original itself."""
     prose_map: array | None
     folded: bool
-    """Whether any character was folded from another script (a hint that a word may be disguised)."""
+    """Whether the text held letters outside ASCII (folded to Latin: a word may be disguised)."""
+
+    def disguised_words(self) -> frozenset[str]:
+        """Lower-case words of `prose` whose original letters were not all ASCII ("rеfund" with a Cyrillic е)."""
+        if not self.folded:
+            return frozenset()
+        found = set()
+        for match in _ASCII_WORD.finditer(self.prose):
+            if not self.original_span(match.start(), match.end()).isascii():
+                found.add(match.group(0).lower())
+        return frozenset(found)
 
     def original_span(self, start: int, end: int, *, prose: bool = True) -> str:
         """The original characters behind `[start, end)` of `prose` (or of `plain`)."""
@@ -204,8 +219,12 @@ def _link(match: re.Match[str]) -> tuple[str, int]:
 
 
 def _emphasis(match: re.Match[str]) -> tuple[str, int]:
-    if match["mark"]:
-        return match["body"], len(match["mark"])
+    if match["star"]:
+        return match["sbody"], len(match["star"])
+    if match["tbody"] is not None:
+        return match["tbody"], 2
+    if match["tick"]:
+        return match["cbody"], len(match["tick"])
     return match["ubody"], len(match["umark"])
 
 
@@ -213,24 +232,29 @@ def normalize(text: str) -> Normalized:
     """Normalise a draft reply for checking (see the module docstring for the steps and why)."""
     mapping: array | None = None
     current = text
+    folded = False
+    if current.isascii():
+        current, mapping = _substitute(current, mapping, _ASCII_CONTROL, lambda m: "")
+    else:
+        current, mapping = _substitute(current, mapping, _INVISIBLE_RE, lambda m: "")
     if "<" in current:
         current, mapping = _substitute(current, mapping, _TAG, _tag)
     if "&" in current:
         current, mapping = _substitute(current, mapping, _ENTITY, _entity)
-    folded = False
+        current, mapping = _substitute(current, mapping, _INVISIBLE_RE, lambda m: "")  # "&#8203;" was invisible
     if not current.isascii():
-        current, mapping = _substitute(current, mapping, _INVISIBLE_RE, lambda m: "")
-        before = current
+        folded = _NON_ASCII_LETTER.search(current) is not None
         current, mapping = _substitute(current, mapping, _NON_ASCII_RUN, _fold_run)
-        folded = current != before
-    else:
-        current, mapping = _substitute(current, mapping, _ASCII_CONTROL, lambda m: "")
     plain, plain_map = current, mapping
     if "[" in current:
         current, mapping = _substitute(current, mapping, _LINK, _link)
     if "*" in current or "_" in current or "`" in current or "~" in current:
-        current, mapping = _substitute(current, mapping, _EMPHASIS, _emphasis)
-        current, mapping = _substitute(current, mapping, _EMPHASIS, _emphasis)  # nested: ***x*** or **_x_**
+        current, mapping = _substitute(current, mapping, _ADJACENT_STARS, lambda m: "")  # "**r****efund**"
+        for _ in range(3):  # nested or adjacent markers: ***x***, **_x_**, `U`**N**
+            before = current
+            current, mapping = _substitute(current, mapping, _EMPHASIS, _emphasis)
+            if current == before:
+                break
     if "\n" in current:
         current, mapping = _substitute(current, mapping, _HYPHEN_BREAK, lambda m: "")
         current, mapping = _substitute(current, mapping, _LINE_BREAK, lambda m: " ")
