@@ -51,20 +51,25 @@ def _comment_of_ours(rt_http: httpx.Client, rest: str, ticket_id: int) -> str | 
 
 
 @pytest.fixture
-def serving(tmp_path, indexed_settings):
-    """(rt, service base URL, lead key): RT with the webhook scrip, and the service it calls."""
+def serving(request, tmp_path, indexed_settings):
+    """(rt, service base URL, lead key): RT with the webhook scrip, and the service it calls.
+
+    Parametrised with "poll" (indirect), RT has no scrip and the service polls REST2 instead.
+    """
+    poll = getattr(request, "param", "webhook") == "poll"
     port = services.free_port()
     config_dir = tmp_path / "rt" / "RT_SiteConfig.d"
     config_dir.mkdir(parents=True)
     (config_dir / "sopilot.pm").write_text(f"Set($SopilotWebhookSecret, '{SECRET}');\n1;\n")
     try:
-        rt_context = services.rt_server(tmp_path, webhook_url=f"http://127.0.0.1:{port}/v1/hooks/rt")
+        rt_context = services.rt_server(tmp_path, webhook_url=None if poll else f"http://127.0.0.1:{port}/v1/hooks/rt")
         rt = rt_context.__enter__()
     except services.ServiceUnavailable as exc:
         pytest.skip(f"Request Tracker 5 is not installed here ({exc})")
     env = {**os.environ, "SOPILOT_DATA_DIR": str(indexed_settings.data_dir),
            "SOPILOT_DATABASE_URL": f"sqlite:///{tmp_path / 'audit.db'}", "SOPILOT_RT_URL": rt.base_url,
-           "SOPILOT_RT_TOKEN": rt.token, "SOPILOT_WEBHOOK_SECRET": SECRET, "HF_HUB_OFFLINE": "1"}
+           "SOPILOT_RT_TOKEN": rt.token, "SOPILOT_WEBHOOK_SECRET": SECRET, "HF_HUB_OFFLINE": "1",
+           "SOPILOT_RT_POLL_SECONDS": "0.5" if poll else "0"}
     lead = json.loads(subprocess.run([sys.executable, "-m", "sopilot", "keys", "create", "--name", "Lena Lead",
                                       "--role", "lead", "--json"], env=env, capture_output=True, text=True,
                                      check=True).stdout)["key"]
@@ -134,6 +139,21 @@ def test_a_new_rt_ticket_gets_its_suggestion_as_a_comment_and_the_agent_reply_is
             f"{base}/v1/audit", params={"ticket_id": f"rt:{ticket_id}", "kind": "suggestion_made"},
             headers={"Authorization": f"Bearer {lead}"}).text.splitlines()]
         assert len(made) == 1, "our own comment and the agent's reply must not ask for another suggestion"
+
+
+@pytest.mark.parametrize("serving", ["poll"], indirect=True)
+def test_polling_rest2_finds_a_new_ticket_without_the_scrip(serving):
+    rt, _, _ = serving
+    rest = rt.rest_url
+    with httpx.Client(headers={"Authorization": f"token {rt.token}"}, timeout=10) as rt_http:
+        time.sleep(1.5)  # the poller's first round marks where it starts
+        started = time.monotonic()
+        ticket = rt_http.post(f"{rest}/ticket", json={
+            "Queue": "General", "Subject": "Locked out", "Requestor": "customer@example.com",
+            "Content": "I am locked out of my account after 6 failed login attempts, please help."}).json()
+        comment = _wait("the suggestion comment", lambda: _comment_of_ours(rt_http, rest, int(ticket["id"])), 30)
+        print(f"RT ticket carried its suggestion {time.monotonic() - started:.2f} s after creation (polling 0.5 s)")
+        assert "under policy B.1" in comment and "Suggested reply (checked by the guard):" in comment
 
 
 def test_rt_notices_with_a_wrong_secret_are_refused(serving):
