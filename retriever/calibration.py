@@ -6,7 +6,7 @@ out-of-fold AUC). For the SOP at each rank the signals are: its dense similarity
 similarity of any SOP, its BM25 score (log), its fused score and its margin over the next SOP,
 its distance from the top, whether the dense and lexical rankings agree on it, and whether the
 ticket was read in English (the encoders are English; a ticket in another language scores lower
-even when an SOP covers it).
+even when an SOP covers it), and the share of the ticket's words the knowledge base and the SOP use.
 
 The coefficients are data (`calibration.json` beside this module), one entry per encoder, because
 similarities of different encoders live on different scales; an encoder without an entry gets no
@@ -28,7 +28,7 @@ from sopilot.core.errors import ConfigError
 
 DEFAULT_FILE = Path(__file__).with_name("calibration.json")
 FEATURES: tuple[str, ...] = ("dense", "dense_top", "lexical_log", "fused", "margin", "gap_to_top", "dense_first",
-                             "lexical_first", "agree", "english")
+                             "lexical_first", "agree", "english", "coverage", "sop_coverage")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -40,8 +40,14 @@ class Signals:
 
     @classmethod
     def of(cls, *, order: Sequence[str], fused: Mapping[str, float], dense: Mapping[str, float],
-           lexical: Mapping[str, float], total_weight: float, english: bool, depth: int = 10) -> Signals:
-        """Features of the first `depth` SOPs of a fused ranking."""
+           lexical: Mapping[str, float], total_weight: float, english: bool, coverage: float = 0.0,
+           sop_coverage: Mapping[str, float] | None = None, depth: int = 10) -> Signals:
+        """Features of the first `depth` SOPs of a fused ranking.
+
+        `coverage` is the share of the query's words the knowledge base uses at all, `sop_coverage`
+        the share each SOP uses: a ticket about the weather shares almost no words with any SOP.
+        """
+        sop_coverage = sop_coverage or {}
         total = total_weight or 1.0
         dense_first = max(dense, key=lambda s: (dense[s], s)) if dense else None
         lexical_first = max(lexical, key=lambda s: (lexical[s], s)) if lexical else None
@@ -52,7 +58,8 @@ class Signals:
             rows.append((dense.get(sop, 0.0), max(dense.values(), default=0.0), math.log1p(lexical.get(sop, 0.0)),
                          fused[sop] / total, (fused[sop] - following) / total, (top - fused[sop]) / total,
                          float(sop == dense_first), float(sop == lexical_first),
-                         float(sop == dense_first and sop == lexical_first), float(english)))
+                         float(sop == dense_first and sop == lexical_first), float(english), coverage,
+                         sop_coverage.get(sop, 0.0)))
         return cls(rows=tuple(rows))
 
 

@@ -260,8 +260,11 @@ class Retriever:
             fused = normalized_sum(runs, weights=weights)
         order = ranking(fused)
         dense = runs.get("dense", {})
+        position = {s: i for i, s in enumerate(self.sop_ids)}
         signals = Signals.of(order=order, fused=fused, dense=dense, lexical=lexical_run,
-                             total_weight=sum(weights[n] for n in runs), english=language == "en" or translated)
+                             total_weight=sum(weights[n] for n in runs), english=language == "en" or translated,
+                             coverage=self.lexical.coverage(normalized),
+                             sop_coverage={s: self.lexical.coverage(normalized, position[s]) for s in order[:k]})
         probabilities = self.calibration.probabilities(signals, k) if self.calibration else [0.0] * min(k, len(order))
         peak = max(fused.values(), default=1.0) or 1.0
         hits = []

@@ -19,8 +19,19 @@ class Lexical:
 
         self._stem = Stemmer.Stemmer("english").stemWords
         self._bm25 = bm25s.BM25()
-        self._bm25.index([self.tokens(t) or ["_empty_"] for t in texts], show_progress=False)
+        tokenized = [self.tokens(t) or ["_empty_"] for t in texts]
+        self._bm25.index(tokenized, show_progress=False)
         self.size = len(texts)
+        self._sets = [frozenset(t) for t in tokenized]
+        self._all = frozenset().union(*self._sets) if self._sets else frozenset()
+
+    def coverage(self, query: str, index: int | None = None) -> float:
+        """Share of the query's words found in the indexed texts (or in text `index` alone)."""
+        tokens = self.tokens(query)
+        if not tokens:
+            return 0.0
+        pool = self._all if index is None else self._sets[index]
+        return sum(t in pool for t in tokens) / len(tokens)
 
     def tokens(self, text: str) -> list[str]:
         """Lower-cased, stop-word-free, stemmed tokens."""

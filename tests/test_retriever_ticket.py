@@ -106,11 +106,11 @@ def test_language_is_detected_offline(text, code):
 
 def test_signals_worked_by_hand():
     signals = Signals.of(order=["A", "B"], fused={"A": 1.5, "B": 0.5}, dense={"A": 0.6, "B": 0.7},
-                         lexical={"A": 3.0}, total_weight=1.5, english=True)
+                         lexical={"A": 3.0}, total_weight=1.5, english=True, coverage=0.5, sop_coverage={"A": 0.25})
     first = dict(zip(FEATURES, signals.rows[0], strict=True))
     assert first == pytest.approx({"dense": 0.6, "dense_top": 0.7, "lexical_log": 1.3862944, "fused": 1.0,
                                    "margin": 2 / 3, "gap_to_top": 0.0, "dense_first": 0.0, "lexical_first": 1.0,
-                                   "agree": 0.0, "english": 1.0})
+                                   "agree": 0.0, "english": 1.0, "coverage": 0.5, "sop_coverage": 0.25})
 
 
 def test_a_broken_calibration_file_is_named(tmp_path):

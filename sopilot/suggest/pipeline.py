@@ -4,9 +4,10 @@
    A best hit below `min_confidence` is no match: the decision then goes to the Policy Exception
    queue instead of borrowing a policy that does not fit.
 2. Decide: the guard decides from the ticket's facts; the customer's words never change that.
-3. Draft: the LLM phrases the decision (grounded in the SOP's rule, response template and
-   procedure, within the context token budget), or the offline composer does when no LLM is
-   configured or the LLM fails, times out or answers garbage (the reason is kept).
+3. Draft: in the strict form, the LLM writes only the words around the reply (greeting, opening,
+   closing) as structured output, and the committing sentences (decision, team, SLA, amounts) are
+   composed by sopilot from the decision; LLM words that commit to anything send the draft to the
+   offline composer, as do no LLM, a failure, a timeout or garbage (the reason is kept).
 4. Verdict: the guard checks the draft; a blocked draft is replaced by the guard's compliant reply,
    with the reason. The reply is never anything the guard has not passed.
 
@@ -23,6 +24,7 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 from sopilot.core.errors import InputError, LLMError
+from sopilot.guard.check import check_own_words
 from sopilot.guard.decide import Decision, decide
 from sopilot.guard.facts import Ticket, parse_ticket
 from sopilot.guard.policy import Policies
@@ -44,6 +46,8 @@ __all__ = ["Draft", "Retrieval", "Suggestion", "SuggestionStream", "forget_retri
 
 Producer = Literal["offline", "llm"]
 PROMPT = "reply"
+PROGRESS = "Drafting a reply; it appears here once the guard has checked it.\n\n"
+"""The first piece of an LLM stream: nothing the guard has not passed is ever streamed."""
 SEARCH_K = 5
 
 
@@ -189,13 +193,13 @@ def _start(ticket: Any, settings: Settings, retriever: Retriever | None, llm: Ch
             run.notes.append(f"sop_id {parsed.sop_id!r} is not in the index: the reply cites no SOP")
     else:
         run.hits = run.retriever.search(parsed.message, k=SEARCH_K)
-        match = best_match(run.hits, settings.min_confidence)
+        match = best_match(run.hits, settings.match_threshold)
         if match is not None:
             run.sop, run.chosen = match.sop, match.sop_id
         else:
             best = run.hits[0] if run.hits else None
-            seen = f"best {best.sop_id} at {best.dense:.2f}" if best else "no hits"
-            run.notes.append(f"no SOP matched above confidence {settings.min_confidence:.2f} ({seen}): routed to the "
+            seen = f"best {best.sop_id} at match probability {best.match_probability:.2f}" if best else "no hits"
+            run.notes.append(f"no SOP matched at probability {settings.match_threshold:.2f} ({seen}): routed to the "
                              "Policy Exception queue for manual review by a senior support agent (handbook §4)")
     run.timings["retrieve"] = _ms(stage)
     stage = time.perf_counter()
@@ -270,6 +274,31 @@ def _finish(run: _Run, draft: Draft, citations: tuple[Citation, ...]) -> Suggest
                       timings=dict(run.timings))
 
 
+def _strict_draft(run: _Run, answer: str) -> tuple[Draft, tuple[Citation, ...]]:
+    """The strict form: the LLM's words around the sentences sopilot composes from the decision.
+
+    The answer must be the structured `ReplyWords`; its words are checked as committing to nothing (no money,
+    action, approval, amount or time frame). A malformed answer or committing words fall back to the offline
+    composer, with the reason recorded.
+    """
+    from sopilot.guard.reply import compose_body
+    from sopilot.suggest.llm import parse_words
+
+    assert run.decision is not None and run.llm is not None
+    try:
+        words = parse_words(answer)
+    except LLMError as exc:
+        return _compose(run, str(exc))
+    own = check_own_words(words.own_words, run.decision)
+    if not own.passed:
+        reason = "the LLM's own words commit: " + "; ".join(f"{v.code}: {v.message} ({v.evidence!r})"
+                                                           for v in own.violations)
+        return _compose(run, reason)
+    opening = f"{words.opening} " if words.opening else ""
+    text = "\n\n".join(part for part in (words.greeting, opening + compose_body(run.decision), words.closing) if part)
+    return Draft(producer="llm", model=run.llm.model, text=text), _llm_citations(run)
+
+
 def _llm_citations(run: _Run) -> tuple[Citation, ...]:
     return tuple(dict.fromkeys([*run.context, *decision_citations(run.sop, run.decision, run.retriever.sops)]))
 
@@ -301,10 +330,10 @@ def suggest(ticket: Mapping[str, Any], settings: Settings, *, retriever: Retriev
             run.timings["prompt"] = _ms(stage)
             call = time.perf_counter()
             try:
-                text = run.llm.complete(messages).strip()
+                answer = run.llm.complete(messages, json_mode=True).strip()
             finally:
                 run.timings["llm"] = _ms(call)
-            draft, citations = Draft(producer="llm", model=run.llm.model, text=text), _llm_citations(run)
+            draft, citations = _strict_draft(run, answer)
         except LLMError as exc:
             draft, citations = _compose(run, str(exc))
     suggestion = _finish(run, draft, citations)
@@ -316,12 +345,12 @@ def suggest(ticket: Mapping[str, Any], settings: Settings, *, retriever: Retriev
 
 
 class SuggestionStream:
-    """The draft as it is written (an iterator of text pieces), then `suggestion`, the guarded result.
+    """Only guarded text, as a stream: a progress line while the LLM writes, then the reply the guard passed.
 
-    Iterate it to the end (e.g. `st.write_stream(stream)`), then read `stream.suggestion`. The
-    pieces are the draft, not the reply: when the guard blocks the draft, or the LLM fails half way
-    and the offline composer takes over, a last piece says so and `suggestion.reply` is what may be
-    sent.
+    Iterate it to the end (e.g. `st.write_stream(stream)`), then read `stream.suggestion`. Nothing the
+    guard has not passed is ever yielded: with an LLM, the first piece is `PROGRESS` and the last is
+    `suggestion.reply` (the LLM's words and any failure or block are in `suggestion.draft` and its notes);
+    offline, the only piece is `suggestion.reply`.
     """
 
     def __init__(self, ticket: Mapping[str, Any], settings: Settings, *, retriever: Retriever | None = None,
@@ -338,28 +367,22 @@ class SuggestionStream:
         run = self._run
         if run.llm is None:
             draft, citations = _compose(run, None)
-            yield draft.text
         else:
-            pieces: list[str] = []
+            yield PROGRESS
             stage = time.perf_counter()
             try:
                 messages = _messages(run)
                 run.timings["prompt"] = _ms(stage)
                 call = time.perf_counter()
                 try:
-                    for piece in run.llm.stream(messages):
-                        pieces.append(piece)
-                        yield piece
+                    answer = "".join(run.llm.stream(messages, json_mode=True)).strip()
                 finally:
                     run.timings["llm"] = _ms(call)
-                draft = Draft(producer="llm", model=run.llm.model, text="".join(pieces).strip())
-                citations = _llm_citations(run)
+                draft, citations = _strict_draft(run, answer)
             except LLMError as exc:
                 draft, citations = _compose(run, str(exc))
-                yield (f"\n\n[LLM failed: {exc}. Offline draft:]\n\n" if pieces else "") + draft.text
         self.suggestion = _finish(run, draft, citations)
-        if self.suggestion.blocked_reason:
-            yield "\n\n[The guard blocked this draft; the compliant reply replaces it.]"
+        yield self.suggestion.reply
         if self._record:
             from sopilot import audit
 

@@ -80,7 +80,7 @@ def classifier(settings: Settings) -> Callable[[str], str | None]:
             found = retriever(settings)
         except SopilotError:
             return None
-        match = best_match(found.search(message, k=1), settings.min_confidence)
+        match = best_match(found.search(message, k=1), settings.match_threshold)
         return match.sop_id if match else None
 
     return classify
