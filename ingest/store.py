@@ -50,6 +50,20 @@ def _where(settings: Settings) -> str:
         f"the embedded index in {settings.data_dir / 'chroma'}"
 
 
+def _describe(client) -> str:
+    """Where a client points, for messages: "the Chroma server at http://…" or "the embedded index in …"."""
+    try:
+        chroma = client.get_settings()
+    except Exception:  # a client without settings: say no more than its kind
+        return "Chroma"
+    if chroma.is_persistent and chroma.persist_directory:
+        return f"the embedded index in {chroma.persist_directory}"
+    if chroma.chroma_server_host:
+        scheme = "https" if chroma.chroma_server_ssl_enabled else "http"
+        return f"the Chroma server at {scheme}://{chroma.chroma_server_host}:{chroma.chroma_server_http_port}"
+    return "Chroma"
+
+
 def translate(exc: Exception, where: str) -> SopilotError:
     """The `SopilotError` for a failure raised by Chroma or its HTTP client."""
     if isinstance(exc, SopilotError):
@@ -173,10 +187,10 @@ def active_version(settings: Settings) -> str | None:
 class Store:
     """Versioned chunk collections behind one active pointer."""
 
-    def __init__(self, client, prefix: str, *, where: str = "Chroma", path: Path | None = None) -> None:
+    def __init__(self, client, prefix: str, *, where: str | None = None, path: Path | None = None) -> None:
         self.client = client
         self.prefix = prefix
-        self.where = where
+        self.where = where or _describe(client)
         self.path = path
         """The embedded Chroma directory (None for a server): where orphaned segment directories are cleaned."""
 
