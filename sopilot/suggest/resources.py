@@ -29,9 +29,9 @@ def _key(settings: Settings) -> tuple:
 
 
 def _active_version(settings: Settings) -> str | None:
-    from sopilot.ingest.store import Store, connect
+    from sopilot.ingest.store import active_version
 
-    return Store(connect(settings), settings.collection).active_version()
+    return active_version(settings)
 
 
 def retriever(settings: Settings) -> Retriever:
