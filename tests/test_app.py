@@ -278,6 +278,30 @@ def test_upload_adds_a_retrievable_sop(own_data):
     assert hits[0].sop_id == "M.1"
 
 
+def test_an_upload_is_previewed_before_it_is_ingested(own_data):
+    data, knowledge = own_data
+    document = ("# Vouchers\n\n## M.1: Sub-Category: Gift Card Balance Dispute\n\n"
+                "- **Procedure:**\n  1. Look up the gift card number in the voucher ledger.\n"
+                "  2. Compare the remaining balance with the customer's receipts.\n\n"
+                "## M.2: Sub-Category: Voucher Charged Twice\n\n"
+                "- **Procedure:**\n  1. When a voucher payment went through twice, find both charges.\n"
+                "  2. Refund the duplicate charge of the voucher order.\n")
+    at = page("knowledge")
+    at.file_uploader(key="upload").upload("vouchers.md", document.encode(), "text/markdown").run()
+    no_errors(at)
+    shown = texts(at)
+    assert "Before ingest: vouchers.md holds 2 SOPs" in shown
+    assert "labelled queries:** hit@1" in shown
+    frames = [f.value for f in at.dataframe]
+    split = next(f for f in frames if "sop_id" in f.columns and "sections" in f.columns)
+    assert list(split["sop_id"]) == ["M.1", "M.2"], "two procedures in one file are two SOPs"
+    changed = next(f for f in frames if "before" in f.columns)
+    taken = changed[changed["before"] == "A.1"]
+    assert any("twice" in q for q in taken["query"]), "the preview shows the duplicate-charge queries it takes"
+    assert (changed["before"] != changed["after"]).all()
+    assert not (knowledge / "vouchers.md").exists(), "nothing is saved before Save and ingest"
+
+
 def test_unreadable_upload_is_refused_with_its_reason(own_data):
     data, knowledge = own_data
     at = page("knowledge")

@@ -1,8 +1,9 @@
 """Knowledge page: the SOPs as indexed, the lint, the policies with their Emergency Stop, and ingest.
 
 Everything shown comes from the index (`Retriever.sops`), the knowledge lint, the guard's policy
-file and the ingest report; uploading a document saves it into the knowledge dir and re-ingests
-the whole dir, because an ingest writes one complete index version from the files it is given.
+file and the ingest report. An upload is first tried on a copy of the index (how it splits into
+SOPs, which labelled queries change their best SOP); saving puts it into the configured knowledge
+dir and ingests it.
 """
 
 from __future__ import annotations
@@ -212,8 +213,41 @@ def _update(settings) -> None:
                                        "dir and ingested; it answers tickets at once.")
         if upload is not None and (settings.knowledge_dir / Path(upload.name).name).exists():
             st.warning(f"{upload.name} replaces the file of that name in the knowledge dir.")
-        if upload is not None and st.button("Save and ingest", icon=":material/upload_file:", key="upload_go"):
+        if upload is not None:
+            _preview(settings, upload)
+        if upload is not None and st.button("Save and ingest", icon=":material/upload_file:", key="upload_go",
+                                            help=f"Saved into {settings.knowledge_dir}, then ingested."):
             _add(settings, upload)
+
+
+def _preview(settings, upload) -> None:
+    """How the upload splits into SOPs and what it changes in retrieval, before anything is saved."""
+    import hashlib
+
+    from sopilot.ui.upload_preview import preview_upload
+
+    digest = hashlib.sha256(upload.getvalue()).hexdigest()
+    cached = st.session_state.get("upload_preview")
+    if cached is None or cached[0] != digest:
+        with components.edge(stop=False), st.spinner("Trying the document on a copy of the index…"):
+            st.session_state["upload_preview"] = (digest, preview_upload(settings, upload.name, upload.getvalue()))
+    cached = st.session_state.get("upload_preview")
+    if cached is None or cached[0] != digest:
+        return
+    preview = cached[1]
+    with st.container(border=True, key="upload_preview_box"):
+        st.markdown(f"**Before ingest: {preview.name} holds {len(preview.sops)} SOP"
+                    f"{'' if len(preview.sops) == 1 else 's'}**")
+        if preview.sops:
+            st.dataframe(list(preview.sops), hide_index=True, width="stretch")
+        for reason in preview.skipped:
+            st.error(reason, icon=":material/block:")
+        if preview.queries:
+            st.markdown(f"**Retrieval on {preview.queries} labelled queries:** hit@1 {preview.hit1_before:.3f} → "
+                        f"{preview.hit1_after:.3f}; {len(preview.changed)} change their best SOP.")
+            if preview.changed:
+                st.dataframe([{"query": c.query, "labelled": ", ".join(c.relevant), "before": c.before,
+                               "after": c.after} for c in preview.changed], hide_index=True, width="stretch")
 
 
 def render() -> None:
