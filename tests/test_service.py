@@ -197,6 +197,7 @@ ENDPOINTS = [
     ("post", "/v1/guard", {"ticket": TICKET}), ("post", "/v1/retrieve", {"query": "refund", "k": 2}),
     ("post", "/v1/suggestions/sug_x/feedback", {"action": "sent"}), ("get", "/v1/policies", None),
     ("get", "/v1/stops", None), ("put", "/v1/stops/A.1", {"stopped": False, "reason": "r"}), ("get", "/v1/audit", None),
+    ("get", "/v1/keys", None), ("post", "/v1/keys", {"name": "x", "role": "agent"}), ("delete", "/v1/keys/x", None),
 ]
 
 
@@ -212,6 +213,8 @@ ROLE_MATRIX = [
     ("get", "/v1/audit", None, {"agent": 403, "senior": 403, "lead": 200, "admin": 200}),
     ("post", "/v1/guard", {"ticket": TICKET}, {"agent": 200, "senior": 200, "lead": 200, "admin": 200}),
     ("get", "/v1/policies", None, {"agent": 200, "senior": 200, "lead": 200, "admin": 200}),
+    ("get", "/v1/keys", None, {"agent": 403, "senior": 403, "lead": 403, "admin": 200}),
+    ("delete", "/v1/keys/nobody", None, {"agent": 403, "senior": 403, "lead": 403, "admin": 422}),
 ]
 
 
@@ -227,6 +230,16 @@ def test_override_feedback_role_matrix(client, stack):
     got = {role: client.post(f"/v1/suggestions/{sid}/feedback", json=body, headers=auth(stack, role)).status_code
            for role in ("agent", "senior", "lead", "admin")}
     assert got == {"agent": 403, "senior": 200, "lead": 200, "admin": 200}
+
+
+def test_admins_create_and_revoke_keys_over_http(client, stack):
+    made = client.post("/v1/keys", json={"name": "Nina New", "role": "senior"}, headers=auth(stack, "admin"))
+    assert made.status_code == 201 and made.json()["role"] == "senior"
+    key = {"Authorization": f"Bearer {made.json()['key']}"}
+    assert client.get("/v1/stops", headers=key).status_code == 200
+    assert "Nina New" in [k["name"] for k in client.get("/v1/keys", headers=auth(stack, "admin")).json()["keys"]]
+    assert client.delete("/v1/keys/Nina New", headers=auth(stack, "admin")).json()["revoked_at"]
+    error(client.get("/v1/stops", headers=key), 401, "unauthorized")
 
 
 def sign(body: bytes, timestamp: int | None = None, secret: str = SECRET) -> dict:

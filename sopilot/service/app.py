@@ -22,14 +22,18 @@ from sopilot.core.settings import Settings
 from sopilot.helpdesk import signing
 from sopilot.identity import Identity, KeyStore, open_keys
 import sopilot.service.errors as errors
-from sopilot.service.copilot import Copilot
+from sopilot.service.copilot import Copilot, require
 from sopilot.service.schemas import (
+    CreatedKeyResponse,
     ErrorResponse,
     FeedbackRequest,
     FeedbackResponse,
     GuardRequest,
     Health,
     HookResponse,
+    KeyInfoResponse,
+    KeyRequest,
+    KeysResponse,
     PoliciesResponse,
     RetrieveRequest,
     RetrieveResponse,
@@ -256,6 +260,24 @@ def create_app(settings: Settings, *, warm: bool = True):
                                           agent=agent, suggestion_id=suggestion_id, limit=limit)
         media = "application/x-ndjson" if format == "jsonl" else "text/csv"
         return PlainTextResponse(text, media_type=media)
+
+    @app.get("/v1/keys", response_model=KeysResponse, responses=ERRORS, tags=["keys"])
+    def list_keys(who: Who):
+        """The service's API keys, without secrets (admins)."""
+        require(who, "manage_keys")
+        return {"keys": [k.to_json() for k in state.keys.keys()]}
+
+    @app.post("/v1/keys", response_model=CreatedKeyResponse, status_code=201, responses=ERRORS, tags=["keys"])
+    def create_key(body: KeyRequest, who: Who):
+        """A new key (admins); the answer is the only time the key is shown."""
+        require(who, "manage_keys")
+        return state.keys.create(name=body.name, role=body.role).to_json()
+
+    @app.delete("/v1/keys/{name}", response_model=KeyInfoResponse, responses=ERRORS, tags=["keys"])
+    def revoke_key(who: Who, name: Annotated[str, Path(min_length=1, max_length=100)]):
+        """Revoke a key by name (admins); it stops working within 30 s everywhere."""
+        require(who, "manage_keys")
+        return state.keys.revoke(name).to_json()
 
     @app.post("/v1/hooks/{source}", response_model=HookResponse, status_code=200,
               responses={**ERRORS, 202: {"model": HookResponse}}, tags=["webhooks"])

@@ -164,3 +164,36 @@ class HookResponse(BaseModel):
     duplicate: bool
     status: Literal["accepted", "done", "processing"]
     suggestion_id: str | None = None
+
+
+class KeyRequest(BaseModel):
+    """`{"name", "role"}` of a new key."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=100)
+    role: Literal["agent", "senior", "lead", "admin"]
+
+
+class KeyInfoResponse(BaseModel):
+    """A key without its secret."""
+
+    name: str
+    role: str
+    key_id: str
+    created_at: str
+    revoked_at: str | None
+
+
+class KeysResponse(BaseModel):
+    """Every key, without secrets."""
+
+    keys: list[KeyInfoResponse]
+
+
+class CreatedKeyResponse(BaseModel):
+    """CONTRACT §7: `{"name", "role", "key"}`, shown once."""
+
+    name: str
+    role: str
+    key: str
+    key_id: str
