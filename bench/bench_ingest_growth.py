@@ -19,9 +19,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sopilot.core.settings import Settings  # noqa: E402
 from sopilot.ingest.pipeline import ingest  # noqa: E402
 from sopilot.ingest.store import Store  # noqa: E402
+
+from sopilot.core.settings import Settings  # noqa: E402
 
 
 def _size(path: Path) -> int:
@@ -46,7 +47,8 @@ def run(clean: bool) -> list[str]:
             shutil.copytree(ROOT / "knowledge", knowledge)
             settings = Settings.from_env({}, data_dir=Path(tmp) / "data", knowledge_dir=knowledge)
             for n in range(1, 11):
-                (knowledge / "changing.md").write_text(f"# Changing\n\n## Procedure\n\n1. Step {n}.\n", encoding="utf-8")
+                text = f"# Changing\n\n## Procedure\n\n1. Step {n}.\n"
+                (knowledge / "changing.md").write_text(text, encoding="utf-8")
                 ingest(None, settings)
                 if n in (1, 10):
                     chroma = settings.data_dir / "chroma"

@@ -18,11 +18,11 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
-from sopilot.cli import main
 from sopilot.ingest.catalog import load_catalog
 from sopilot.ingest.documents import load_document
 from sopilot.ingest.sections import parse_sops
+
+from sopilot.cli import main
 from tests.conftest import KNOWLEDGE
 from tests.fixtures.docs.render import markdown_to_docx, markdown_to_pdf
 
@@ -72,8 +72,8 @@ def test_numbered_steps_and_tables_survive_word_and_pdf(rendered):
         assert "  1. The system will verify the transaction against the payment gateway API" in text
         assert "  2. It will check for identical transaction IDs" in text
         table = load_document(rendered["customer-service-and-support.md"][fmt]).text
-        assert re.search(r"^\| Critical \| System down, data loss \| 15 mins \| CTO/Founder \|$", table.replace("**", ""),
-                         re.M), fmt
+        row = r"^\| Critical \| System down, data loss \| 15 mins \| CTO/Founder \|$"
+        assert re.search(row, table.replace("**", ""), re.M), fmt
 
 
 def test_a_word_list_keeps_words_numbers_even_when_word_restarts_them(tmp_path):
@@ -176,8 +176,9 @@ def test_an_unreadable_file_is_skipped_with_permission_denied(tmp_path):
         secret.chmod(0o000)
         folder.chmod(0o755)
         (folder / "returns.md").chmod(0o644)
-        from sopilot.core.settings import Settings
         from sopilot.ingest.pipeline import parse_paths
+
+        from sopilot.core.settings import Settings
 
         settings = Settings.from_env({}, data_dir=tmp_path / "data", knowledge_dir=folder)
         switched = os.geteuid() == 0

@@ -10,11 +10,11 @@ import shutil
 from pathlib import Path
 
 import pytest
+from sopilot.ingest.pipeline import ingest
+from sopilot.ingest.store import Store
 
 from sopilot.cli import main
 from sopilot.core.settings import Settings
-from sopilot.ingest.pipeline import ingest
-from sopilot.ingest.store import Store
 from tests.conftest import KNOWLEDGE
 from tests.fixtures.docs.render import markdown_to_docx
 
@@ -69,9 +69,9 @@ def test_ingesting_one_document_adds_it_and_keeps_every_other_sop(env, capsys, t
 def test_updating_a_document_changes_only_its_sops(env, knowledge, capsys):
     assert _run(capsys)[0] == 0
     telecom = knowledge / "telecom-sops.txt"
-    telecom.write_text(telecom.read_text(encoding="utf-8").replace("Step 3: Validate billing period and amount",
-                                                                   "Step 3: Validate the billing period, amount and tax"),
-                       encoding="utf-8")
+    text = telecom.read_text(encoding="utf-8")
+    telecom.write_text(text.replace("Step 3: Validate billing period and amount",
+                                    "Step 3: Validate the billing period, amount and tax"), encoding="utf-8")
     code, report, err = _run(capsys, str(telecom))
     assert code == 0
     assert [c["sop_id"] for c in report["changed"]] == ["tel.billing-dispute"]

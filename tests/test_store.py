@@ -13,11 +13,11 @@ import time
 from pathlib import Path
 
 import pytest
+from sopilot.ingest.pipeline import ingest
+from sopilot.ingest.store import Store, active_version
 
 from sopilot.core.errors import IndexChangedError, IngestBusyError, SopilotError, StoreUnavailableError
 from sopilot.core.settings import Settings
-from sopilot.ingest.pipeline import ingest
-from sopilot.ingest.store import Store, active_version
 from tests.conftest import KNOWLEDGE
 
 HOLD_LOCK = """
@@ -42,12 +42,13 @@ def _settings(data_dir: Path, knowledge: Path, **overrides) -> Settings:
 
 
 def _edit(knowledge: Path, n: int) -> None:
-    (knowledge / "changing.md").write_text(f"# Changing {n}\n\n## Procedure\n\n1. Step number {n} of the changing SOP.\n",
-                                           encoding="utf-8")
+    text = f"# Changing {n}\n\n## Procedure\n\n1. Step number {n} of the changing SOP.\n"
+    (knowledge / "changing.md").write_text(text, encoding="utf-8")
 
 
 def _env(settings: Settings) -> dict[str, str]:
-    return {**os.environ, "SOPILOT_DATA_DIR": str(settings.data_dir), "SOPILOT_KNOWLEDGE_DIR": str(settings.knowledge_dir)}
+    return {**os.environ, "SOPILOT_DATA_DIR": str(settings.data_dir),
+            "SOPILOT_KNOWLEDGE_DIR": str(settings.knowledge_dir)}
 
 
 def test_a_second_ingest_waits_or_says_so_and_a_killed_holder_frees_the_lock(tmp_path, knowledge, embedder):
@@ -55,7 +56,8 @@ def test_a_second_ingest_waits_or_says_so_and_a_killed_holder_frees_the_lock(tmp
     holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK], env=_env(settings), stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "locked"
-        with pytest.raises(IngestBusyError, match=rf"another ingest of .* is running \(pid {holder.pid} on .*SOPILOT_INGEST_WAIT"):
+        busy = rf"another ingest of .* is running \(pid {holder.pid} on .*SOPILOT_INGEST_WAIT"
+        with pytest.raises(IngestBusyError, match=busy):
             ingest(None, settings)
         started = time.monotonic()
         with pytest.raises(IngestBusyError, match="did not finish within 1 s"):
@@ -95,6 +97,7 @@ def _segment_dirs(chroma: Path) -> tuple[set[str], set[str]]:
 
 def test_a_reader_keeps_working_for_one_switch_then_gets_a_clear_error_and_reloads(tmp_path, knowledge, embedder):
     from sopilot.retriever.hybrid import load
+
     from sopilot.suggest import resources
 
     settings = _settings(tmp_path / "data", knowledge)
@@ -142,8 +145,9 @@ def test_a_version_written_by_another_process_is_seen_by_a_cheap_read(tmp_path, 
 @pytest.mark.server
 def test_an_unreachable_chroma_server_is_a_sopilot_error_in_library_and_cli(tmp_path, knowledge, embedder, capsys,
                                                                          monkeypatch):
-    from sopilot.cli import main
     from sopilot.retriever.hybrid import load
+
+    from sopilot.cli import main
     from tests.services import ServiceUnavailable, chroma_server
 
     try:
