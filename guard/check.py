@@ -33,8 +33,8 @@ from text_to_num import alpha2digit
 
 from sopilot.core.errors import InputError
 from sopilot.core.money import Money, iter_amounts
-from sopilot.guard.decide import Decision
-from sopilot.guard.grant import Grant
+from sopilot.guard.decide import NO_ALLOWANCE, Decision
+from sopilot.guard.grant import NO_GRANT, Grant
 from sopilot.guard.lexicon import Frame, Lexicon, PhraseSet, _match, load_lexicon, stem, stems_of
 from sopilot.guard.normalize import Normalized, normalize
 
@@ -648,6 +648,38 @@ def check(reply: str, decision: Decision, *, lexicon: Lexicon | None = None) -> 
                 found += _clause_violations(clause, sentence, hits, text, decision, lexicon, evidence)
             if clause.conditional:
                 leads.append(clause)
+    violations = tuple(Violation(code=code, message=message, evidence=evidence)
+                       for code, message, evidence in dict.fromkeys(found))
+    return Verdict(verdict="blocked" if violations else "pass", violations=violations)
+
+
+_TIME_FRAME = re.compile(r"""
+    \b within \s+ (?:the \s+ (?:next \s+)?)? (?:\d+|an?|one|two|three|four|few|24|48|72) \b   # "within 24 hours"
+    | \b \d+ \s* (?:business \s+)? (?:minutes?|hours?|days?|weeks?) \b                  # "4 business hours"
+    | \b (?:today|tomorrow|tonight|right \s+ away|immediately|by \s+ (?:monday|tuesday|wednesday|thursday
+      |friday|saturday|sunday|the \s+ end \s+ of)) \b                                 # "by Friday"
+    """, re.VERBOSE | re.IGNORECASE)
+
+
+def check_own_words(text: str, decision: Decision, *, lexicon: Lexicon | None = None) -> Verdict:
+    """The strict form: the LLM's own words around sopilot's committing sentences may commit to nothing.
+
+    Its greeting, opening and closing are checked as if the decision granted nothing at all, and may name
+    no amount, percentage or time frame: those are composed by sopilot from the decision.
+    """
+    strict = dataclasses.replace(decision, grant=NO_GRANT, allowance=NO_ALLOWANCE)
+    verdict = check(text, strict, lexicon=lexicon)
+    found = [(v.code, v.message, v.evidence) for v in verdict.violations]
+    prose = normalize(text).prose
+    for money, start, end in iter_amounts(_digits(prose)):
+        found.append(("unauthorized_refund", f"the LLM's own words name an amount ({money}); amounts are stated only "
+                      "in the sentences sopilot composes from the decision", prose[start:end]))
+    for match in _PERCENT.finditer(prose):
+        found.append(("unauthorized_refund", "the LLM's own words name a percentage; amounts are stated only in the "
+                      "sentences sopilot composes from the decision", match.group(0)))
+    for match in _TIME_FRAME.finditer(prose):
+        found.append(("unauthorized_commitment", "the LLM's own words name a time frame; the SLA is stated only in "
+                      "the sentences sopilot composes from the decision", match.group(0)))
     violations = tuple(Violation(code=code, message=message, evidence=evidence)
                        for code, message, evidence in dict.fromkeys(found))
     return Verdict(verdict="blocked" if violations else "pass", violations=violations)

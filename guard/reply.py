@@ -39,6 +39,15 @@ def _remuneration_phrase(decision: Decision) -> str:
 
 def compose_reply(decision: Decision) -> str:
     """A customer-facing reply that commits to exactly what `decision` allows."""
+    return f"{GREETING} {compose_body(decision)}"
+
+
+def compose_body(decision: Decision) -> str:
+    """The committing sentences of a reply (decision, team, time frame, amount), without a greeting.
+
+    The strict form of an LLM reply puts these sentences, composed here from the decision, between the
+    LLM's own greeting and closing, so that no commitment is ever in the LLM's words.
+    """
     if decision.reply_template:
         amount = decision.remuneration.amount
         body = decision.reply_template.format(
@@ -48,11 +57,10 @@ def compose_reply(decision: Decision) -> str:
             team=decision.escalate_to or "support team",
             sla=decision.sla or "the usual time",
         )
-        return f"{GREETING} {body}"
+        return body
     if decision.outcome == "escalate":
-        return (f"{GREETING} I've passed your request to our {decision.escalate_to}, who will get back to you within "
+        return (f"I've passed your request to our {decision.escalate_to}, who will get back to you within "
                 f"{decision.sla}. {_NOTHING_YET}")
     if decision.outcome == "manual_review":
-        return (f"{GREETING} A senior member of our support team will review your request and get back to you. "
-                f"{_NOTHING_YET}")
-    return f"{GREETING} Your request is being processed and we will confirm within {decision.sla}."
+        return f"A senior member of our support team will review your request and get back to you. {_NOTHING_YET}"
+    return f"Your request is being processed and we will confirm within {decision.sla}."

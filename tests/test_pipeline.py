@@ -246,7 +246,7 @@ def test_llm_words_promising_money_fall_back_to_the_composer_with_the_reason(ind
     assert "the LLM's own words commit" in suggestion.draft.fallback_reason
     assert "unauthorized_refund" in suggestion.draft.fallback_reason
     assert suggestion.to_json()["decision"]["verdict"] == "pass"
-    assert "$420" not in suggestion.reply and "Billing Specialist team" in suggestion.reply
+    assert "refunded $420" not in suggestion.reply and "Billing Specialist team" in suggestion.reply
     [event] = audit.recent(settings)
     assert "unauthorized_refund" in event.detail["fallback_reason"]
 
@@ -312,7 +312,7 @@ def test_injection_obeyed_by_the_llm_is_blocked(indexed_settings, retriever, ser
         assert attacked.to_json()["decision"][key] == clean.to_json()["decision"][key]
     assert attacked.draft.producer == "offline" and "unauthorized_refund" in attacked.draft.fallback_reason
     assert "refund" not in attacked.reply.replace("We have not issued any refund", "")
-    assert "$420" not in attacked.reply and "approved" not in attacked.reply
+    assert "approved" not in attacked.reply and "refunded to your card" not in attacked.reply
     user = server.requests[0]["messages"][1]["content"]
     assert user.count("</customer_message>") == 1, "the message cannot close its own quote"
     assert INJECTION in user.split("<customer_message>", 1)[1].split("</customer_message>", 1)[0]
@@ -320,7 +320,7 @@ def test_injection_obeyed_by_the_llm_is_blocked(indexed_settings, retriever, ser
 
 @pytest.mark.server
 def test_stream_yields_a_progress_line_then_only_the_guarded_reply(indexed_settings, retriever, server, tmp_path):
-    settings = _with_llm(indexed_settings, server, tmp_path)
+    settings = _with_llm(indexed_settings, server, tmp_path, llm_timeout=5.0)
     server.enqueue(reply(_words()))
     stream = pipeline.suggest_stream(A1_420, settings, retriever=retriever, llm=_llm(settings))
     pieces = list(stream)
@@ -332,8 +332,8 @@ def test_stream_yields_a_progress_line_then_only_the_guarded_reply(indexed_setti
 @pytest.mark.server
 def test_a_streamed_draft_that_promises_money_never_reaches_the_screen(indexed_settings, retriever, server,
                                                                      tmp_path):
-    settings = _with_llm(indexed_settings, server, tmp_path)
-    server.enqueue(reply(json.dumps({**WORDS, "opening": "I've approved your refund of $900."}), chunk_delay=0.01))
+    settings = _with_llm(indexed_settings, server, tmp_path, llm_timeout=5.0)
+    server.enqueue(reply(json.dumps({**WORDS, "opening": "I've approved your refund of $900."})))
     stream = pipeline.suggest_stream(A1_420, settings, retriever=retriever, llm=_llm(settings), record=True)
     shown = []
     for piece in stream:

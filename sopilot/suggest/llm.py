@@ -22,10 +22,13 @@ from __future__ import annotations
 import functools
 import os
 import queue
+import re
 import threading
 import time
 from collections.abc import Iterator, Mapping
 from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sopilot.core.errors import ConfigError, LLMError
 
@@ -98,15 +101,15 @@ class ChatLLM:
                                timeout=self.timeout, max_retries=0, temperature=0, use_responses_api=False,
                                stream_usage=False)
 
-    def complete(self, messages: list) -> str:
-        """The whole reply text.
+    def complete(self, messages: list, *, json_mode: bool = False) -> str:
+        """The whole reply text (with `json_mode`, the endpoint is asked for a JSON object).
 
         Raises:
             LLMError: every attempt failed, or the deadline passed.
         """
-        return "".join(self.stream(messages, _whole=True))
+        return "".join(self.stream(messages, _whole=True, json_mode=json_mode))
 
-    def stream(self, messages: list, *, _whole: bool = False) -> Iterator[str]:
+    def stream(self, messages: list, *, _whole: bool = False, json_mode: bool = False) -> Iterator[str]:
         """The reply as it is generated, piece by piece.
 
         A failure before the first piece is retried; after it, the stream ends with `LLMError`
@@ -120,7 +123,7 @@ class ChatLLM:
                 break
             yielded = False
             try:
-                for piece in self._attempt(messages, remaining, deadline, whole=_whole):
+                for piece in self._attempt(messages, remaining, deadline, whole=_whole, json_mode=json_mode):
                     yielded = True
                     yield piece
                 return
@@ -132,18 +135,20 @@ class ChatLLM:
                 time.sleep(min(0.1 * (attempt + 1), max(0.0, deadline - time.monotonic())))
         raise _LLMFailure(f"{last} (after {self.retries + 1} attempt(s), deadline {self.timeout:g} s)", retry=False)
 
-    def _attempt(self, messages: list, remaining: float, deadline: float, *, whole: bool) -> Iterator[str]:
+    def _attempt(self, messages: list, remaining: float, deadline: float, *, whole: bool,
+                 json_mode: bool = False) -> Iterator[str]:
         """One call in a worker thread, its pieces handed over through a queue until the deadline."""
         pieces: queue.Queue = queue.Queue()
         cancelled = threading.Event()
+        chat = self.chat.bind(response_format={"type": "json_object"}) if json_mode else self.chat
 
         def work() -> None:
             try:
                 if whole:
-                    message = self.chat.invoke(messages, timeout=remaining)
+                    message = chat.invoke(messages, timeout=remaining)
                     pieces.put(_text(message.content))
                 else:
-                    for chunk in self.chat.stream(messages, timeout=remaining):
+                    for chunk in chat.stream(messages, timeout=remaining):
                         if cancelled.is_set():
                             return
                         pieces.put(_text(chunk.content))
@@ -186,6 +191,40 @@ def _text(content: Any) -> str:
     if isinstance(content, list):  # content blocks
         return "".join(b.get("text", "") if isinstance(b, dict) else str(b) for b in content)
     raise TypeError(f"unexpected message content {type(content).__name__}")
+
+
+class ReplyWords(BaseModel):
+    """The strict form's structured output: only the words around the sentences sopilot composes."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    greeting: str = Field(max_length=200, description="The salutation, e.g. 'Hi Maria,'.")
+    opening: str = Field(max_length=600, description="One or two sentences showing the request was understood.")
+    closing: str = Field(max_length=200, description="The sign-off, e.g. 'Kind regards,\\nThe Support Team'.")
+
+    @property
+    def own_words(self) -> str:
+        """All of the LLM's words, one sentence group per line, for the guard's strict check."""
+        return "\n\n".join(part for part in (self.greeting, self.opening, self.closing) if part)
+
+
+_FENCED = re.compile(r"^\s*```(?:json)?\s*(?P<body>.*?)\s*```\s*$", re.DOTALL)
+
+
+def parse_words(text: str) -> ReplyWords:
+    """The LLM's structured answer, validated.
+
+    Raises:
+        LLMError: the answer is not one JSON object with exactly `greeting`, `opening` and `closing` strings.
+    """
+    fenced = _FENCED.match(text)
+    body = fenced["body"] if fenced else text
+    try:
+        return ReplyWords.model_validate_json(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "answer"
+        raise _LLMFailure(f"malformed structured output ({where}: {first['msg']})", retry=False) from None
 
 
 _CLIENTS: dict[tuple, ChatLLM] = {}
