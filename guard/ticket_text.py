@@ -30,10 +30,10 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sopilot.guard.facts import FIELDS
 
 from sopilot.core.errors import ConfigError
 from sopilot.core.money import iter_amounts
-from sopilot.guard.facts import FIELDS
 
 LEXICON = Path(__file__).with_name("ticket_text.yaml")
 Source = Literal["agent", "customer"]

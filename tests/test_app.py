@@ -272,6 +272,7 @@ def test_upload_adds_a_retrievable_sop(own_data):
     assert any(i.value.startswith("Ingest gift-cards.md: index") for i in at.info)
     assert (knowledge / "gift-cards.md").exists()
     from sopilot.retriever.hybrid import load
+
     from sopilot.core.settings import Settings
 
     hits = load(Settings.from_env()).search("gift card balance is wrong", k=3)

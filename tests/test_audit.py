@@ -15,7 +15,7 @@ import pytest
 
 from sopilot import audit
 from sopilot.audit import AuditLog, Event
-from sopilot.core.errors import InputError, StoreError, UserError
+from sopilot.core.errors import InputError, UserError
 from sopilot.core.settings import Settings
 
 

@@ -173,3 +173,40 @@ def test_the_guard_checks_as_the_agent_types_and_one_click_takes_the_compliant_r
     sent = _events(tmp_path, "reply_sent")
     assert len(sent) == 1, "one action, one event"
     assert sent[0].reply == text and sent[0].verdict == "pass" and sent[0].ticket_id == ticket_id
+
+
+@pytest.mark.browser
+@pytest.mark.server
+def test_facts_are_confirmed_sops_switched_and_a_new_ticket_kept_apart(chromium, app_url, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as pw:
+        browser = _browser(pw, chromium, tmp_path)
+        try:
+            page = browser.pages[0] if browser.pages else browser.new_page()
+            page.goto(app_url, wait_until="domcontentloaded")
+            _ask(page, "Hi, you charged me twice, $60 for the same order. Low priority. Thanks, Maria")
+            expect(page.get_by_text("automates on what only the customer said")).to_be_visible(timeout=90_000)
+            expect(page.get_by_label("Reply to the customer (editable)")).to_have_count(0)
+            page.get_by_role("button", name="Confirm these facts").click()
+            reply = page.get_by_label("Reply to the customer (editable)")
+            expect(reply).to_contain_text("Hi Maria,", timeout=30_000)
+            expect(reply).to_contain_text("refund of $60.00")
+            first_ticket = page.url.split("ticket=")[1].split("&")[0]
+            # Another SOP, one click: the first is recorded as wrong.
+            page.get_by_role("button", name="Use").first.click()
+            expect(page.get_by_text("Matched SOP: A.1")).to_have_count(0, timeout=30_000)
+            # A new greeting about something else asks before it joins the open ticket.
+            _ask(page, "Hello, I am locked out of my account after 5 failed login attempts")
+            expect(page.get_by_text("may be a different ticket")).to_be_visible(timeout=60_000)
+            page.get_by_role("button", name="Start a new ticket with it").click()
+            expect(page.get_by_role("button", name=f"{first_ticket} ·")).to_be_visible(timeout=60_000)
+            expect(page.locator("[class*='st-key-decision_']").last).to_contain_text("B.1", timeout=30_000)
+        finally:
+            browser.close()
+    [confirmed] = _events(tmp_path, "facts_confirmed")
+    assert confirmed.ticket_id == first_ticket and confirmed.detail["confirmed"]["amount"] == "USD 60"
+    [wrong] = _events(tmp_path, "wrong_sop")
+    assert wrong.detail["wrong"] == "A.1" and wrong.ticket_id == first_ticket
+    tickets = {e.ticket_id for e in _events(tmp_path, "suggestion_made")}
+    assert len(tickets) == 2 and first_ticket in tickets

@@ -6,8 +6,8 @@ import re
 
 import pytest
 from sopilot.guard.check import check
-from sopilot.guard.policy import policies_for
 from sopilot.guard.decide import decide
+from sopilot.guard.policy import policies_for
 
 from sopilot.suggest.composer import SIGN_OFF, compose, topic
 

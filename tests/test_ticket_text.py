@@ -8,11 +8,11 @@ import sys
 from decimal import Decimal
 
 import pytest
-
-from sopilot.core.errors import ConfigError
 from sopilot.guard.facts import parse_ticket
 from sopilot.guard.policy import load_policies
 from sopilot.guard.ticket_text import LEXICON, lexicon, read_ticket_text, split_notes
+
+from sopilot.core.errors import ConfigError
 from sopilot.core.settings import KNOWLEDGE_DIR
 
 

@@ -10,7 +10,6 @@ import io
 import json
 
 import streamlit as st
-
 from sopilot.ui import components
 
 ALL = "All"

@@ -19,9 +19,9 @@ import re
 import uuid
 
 import streamlit as st
+from sopilot.ui import components
 
 from sopilot.core.errors import SopilotError, UserError
-from sopilot.ui import components
 
 STATE = "chat"
 OUTCOME_BADGES = {"automate": ("Automate", "green", ":material/bolt:"),
@@ -190,7 +190,7 @@ def _reading(state: dict):
 
 
 def _facts(state: dict) -> dict:
-    """name → (value, source): read from the text, overlaid by what the agent set in the panel."""
+    """Name → (value, source): read from the text, overlaid by what the agent set in the panel."""
     facts = {name: (fact.value, fact.source, fact.evidence) for name, fact in _reading(state).facts.items()}
     for name, value in state["facts"].items():
         if value not in (None, ""):
@@ -206,7 +206,10 @@ def _ticket(state: dict) -> dict:
     from sopilot.suggest.composer import customer_name
 
     ticket: dict = {"message": state["message"], "ticket_id": state["ticket_id"]}
-    ticket.update({name: value for name, (value, _, _) in _facts(state).items()})
+    # An amount only the customer wrote stays in the message: the guard reads it there, and the reply never
+    # restates it (it may be an injected "$5000"); once the agent sets or confirms it, it is a field.
+    ticket.update({name: value for name, (value, source, _) in _facts(state).items()
+                   if not (name == "amount" and source == "customer")})
     name = customer_name(_reading(state).customer)
     if name:
         ticket["customer_name"] = name
@@ -529,6 +532,13 @@ def _mark_sent(settings, suggestion, text: str, channel: str) -> None:
 
     state = st.session_state[STATE]
     with components.edge(stop=False):
+        from sopilot.guard.result import guard_decision
+
+        if not guard_decision(suggestion.guard.decision, text).verdict.passed:
+            raise UserError("the guard blocks this reply: fix it, or override with a written justification")
+        number = components.helpdesk_ticket(settings, state["ticket_id"])
+        if channel == "inserted_into_ticket" and number is not None:
+            components.insert_reply(settings, number, text)
         event = audit.record_sent(settings, suggestion, text=text, agent=_agent(), ticket_id=state["ticket_id"],
                                   channel=channel, action_id=_action("send", suggestion.latency_ms, text))
         state["sent"] = (f"{'Inserted into the ticket' if channel == 'inserted_into_ticket' else 'Marked as sent'}: "
@@ -539,6 +549,7 @@ def _mark_sent(settings, suggestion, text: str, channel: str) -> None:
 def _use_alternative(box_key: str, alternative: str, decision) -> None:
     """Put the compliant reply in the box, inside the agent's greeting and sign-off when those pass the guard."""
     from sopilot.guard.result import guard_decision
+
     from sopilot.suggest.composer import frame, reframe
 
     typed = st.session_state[box_key]
@@ -550,8 +561,9 @@ def _use_alternative(box_key: str, alternative: str, decision) -> None:
 
 def _reply_panel(state: dict, settings, policies) -> None:
     """The guarded reply, re-checked as it is typed; the one-click compliant alternative; send and override."""
-    from sopilot import audit
     from sopilot.guard.result import guard_decision
+
+    from sopilot import audit
 
     st.subheader("Suggested reply", anchor=False)
     suggestion = state["suggestion"]
@@ -597,7 +609,8 @@ def _reply_panel(state: dict, settings, policies) -> None:
         st.code("(blocked text is never offered for copying: fix it or take the compliant reply)", language=None)
     else:
         st.code(text, language=None, wrap_lines=True)
-    channel = "inserted_into_ticket" if st.session_state.get("helpdesk") else "marked_sent"
+    inserting = components.helpdesk_ticket(settings, state["ticket_id"]) is not None
+    channel = "inserted_into_ticket" if inserting else "marked_sent"
     label = "Insert into ticket" if channel == "inserted_into_ticket" else "Mark as sent"
     st.button(label, key=f"send_{n}", type="primary", icon=":material/send:", disabled=blocked or bool(state["sent"]),
               on_click=_mark_sent, args=(settings, suggestion, text, channel), shortcut="Alt+S",

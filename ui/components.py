@@ -14,8 +14,8 @@ from typing import get_args
 
 import streamlit as st
 
-from sopilot.core.errors import SopilotError, UserError
 from sopilot.core import stops
+from sopilot.core.errors import SopilotError, UserError
 from sopilot.core.settings import Settings
 
 
@@ -163,3 +163,27 @@ def sign_in(settings: Settings, key: str) -> None:
 def sign_out() -> None:
     """Forget the signed-in person."""
     st.session_state.pop(IDENTITY, None)
+
+
+# ---- the helpdesk the app writes into ------------------------------------------------------------
+
+def helpdesk_ticket(settings: Settings, ticket_id: str) -> int | None:
+    """The Request Tracker ticket number behind `ticket_id` ("4242" or "RT-4242") when RT is configured."""
+    digits = ticket_id.strip().upper().removeprefix("RT-").removeprefix("#")
+    return int(digits) if settings.rt_url and settings.rt_token and digits.isdigit() else None
+
+
+def insert_reply(settings: Settings, number: int, text: str) -> None:
+    """Send `text` to the requestor as the ticket's correspondence (RT REST2), within the helpdesk timeout.
+
+    Raises:
+        HelpdeskError: RT refused or could not be reached; nothing was sent.
+    """
+    from sopilot.helpdesk.rt import RTClient
+
+    client = RTClient(settings.rt_url, settings.rt_token, timeout=settings.helpdesk_timeout,
+                      retries=settings.helpdesk_retries)
+    try:
+        client.call("POST", f"/ticket/{number}/correspond", json={"Content": text, "ContentType": "text/plain"})
+    finally:
+        client.close()

@@ -11,9 +11,9 @@ import tempfile
 from pathlib import Path
 
 import streamlit as st
+from sopilot.ui import components
 
 from sopilot.core.settings import ROOT
-from sopilot.ui import components
 
 SHIPPED_QUERIES = ROOT / "eval" / "queries.jsonl"
 SHIPPED_CASES = ROOT / "eval" / "guard_cases.jsonl"

@@ -12,9 +12,9 @@ import tempfile
 from pathlib import Path
 
 import streamlit as st
+from sopilot.ui import components
 
 from sopilot.core.errors import SopilotError
-from sopilot.ui import components
 
 UPLOAD_TYPES = ["md", "markdown", "txt", "docx", "pdf"]
 

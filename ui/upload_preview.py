@@ -49,8 +49,9 @@ class UploadPreview:
 
 
 def _labelled(settings: Settings) -> list[tuple[str, tuple[str, ...]]]:
-    from sopilot import audit
     from sopilot.eval.retrieval import read_queries
+
+    from sopilot import audit
 
     rows = [(q.query, q.relevant) for q in read_queries(LABELLED)] if LABELLED.exists() else []
     try:
