@@ -38,7 +38,10 @@ K = 5
 WARMUP = 20
 COLD_RUNS = 3
 COLD_QUERY = "customer charged twice for the March invoice, 89 dollars"
-TARGET_P95_MS = {"shipped": 50.0, "synthetic": 150.0}
+TARGET_P95_MS = {"shipped": 50.0, "synthetic": 150.0, "email": 150.0, "scale": 100.0}
+SCALE_CHUNKS = 50_000
+NEVER_ANSWERABLE = 0.02
+"""Share of the scaled index's chunks marked never answerable (as the SOP authoring template is)."""
 SYNTHETIC_SOPS = 2000
 SOPS_PER_FILE = 100
 
@@ -149,6 +152,88 @@ def warm_latency(settings: Settings, queries: list[str]) -> dict:
             "sops": len(retriever.sop_ids)}
 
 
+def _emails() -> list[str]:
+    """The 10-14-line emails and threads of eval/tickets.jsonl (what an agent pastes)."""
+    rows = [json.loads(x) for x in (ROOT / "eval" / "tickets.jsonl").read_text(encoding="utf-8").splitlines() if x]
+    return [r["query"] for r in rows if r["form"] in ("email", "thread") and 10 <= len(r["query"].splitlines()) <= 14]
+
+
+def email_latency(settings: Settings) -> dict:
+    """p50/p95 of `retrieve` on whole pasted emails (read, split into pieces, every piece embedded)."""
+    from sopilot.retriever.hybrid import load
+
+    retriever = load(settings)
+    emails = _emails()
+    for email in emails[:5]:
+        retriever.retrieve(email, k=K)
+    timings = []
+    for email in emails:
+        began = time.perf_counter()
+        retriever.retrieve(email, k=K)
+        timings.append(1000 * (time.perf_counter() - began))
+    return {"n": len(timings), "p50": statistics.median(timings), "p95": _percentile(timings, 95),
+            "lines": statistics.median(len(e.splitlines()) for e in emails)}
+
+
+def scaled_latency(shipped: Settings, workdir: Path, chunks: int, queries: list[str]) -> dict:
+    """Short-query latency with `chunks` chunks in the vector store, filtered and unfiltered.
+
+    Embedding 50,000 chunks takes most of an hour on two cores, so the scaled index holds the
+    shipped chunks' own vectors, each repeated with small Gaussian noise (normalised), beside
+    synthetic SOP text for the lexical side: the encoder, the HNSW search and BM25 do the work
+    they would do at that size. `NEVER_ANSWERABLE` of the chunks are marked never answerable.
+    Measured: the retriever's own path (no `where` filter: never-answerable chunks are dropped
+    after the search) against the same query with `where={"answerable": True}`.
+    """
+    import chromadb
+    import numpy as np
+    from chromadb.config import Settings as ChromaSettings
+    from sopilot.ingest.embed import get_embedder
+    from sopilot.ingest.store import Store, connect
+    from sopilot.retriever.hybrid import Retriever
+    from sopilot.retriever.knowledge import IndexedChunk
+
+    base = Store(connect(shipped), shipped.collection).active().get(include=["embeddings", "metadatas"])
+    vectors = np.asarray(base["embeddings"], dtype="float32")
+    rng = np.random.default_rng(SEED)
+    pick = rng.integers(0, len(vectors), size=chunks)
+    noisy = vectors[pick] + rng.normal(0, 0.02, size=(chunks, vectors.shape[1])).astype("float32")
+    noisy /= np.linalg.norm(noisy, axis=1, keepdims=True)
+    text_rng = random.Random(SEED)
+    client = chromadb.PersistentClient(path=str(workdir / "scaled"),
+                                       settings=ChromaSettings(anonymized_telemetry=False))
+    collection = client.create_collection("scaled", embedding_function=None,
+                                          configuration={"hnsw": {"space": "cosine"}})
+    indexed = []
+    for i in range(chunks):
+        sop = f"S.{i // 5}"
+        meta = {"sop_id": sop, "title": f"Synthetic {sop}", "category": _CATEGORIES[(i // 5) % len(_CATEGORIES)],
+                "section": "procedure", "source": "synthetic.md", "line_start": i, "line_end": i, "order": i % 5,
+                "part": 0, "answerable": text_rng.random() >= NEVER_ANSWERABLE}
+        obj, issue = text_rng.choice(_OBJECTS), text_rng.choice(_ISSUES)
+        indexed.append(IndexedChunk(chunk_id=str(i), text=f"{sop}\n" + _sentence(text_rng, obj, issue, _name(text_rng)),
+                                    metadata=meta))
+    step = 5000
+    for start in range(0, chunks, step):
+        part = indexed[start:start + step]
+        collection.add(ids=[c.chunk_id for c in part], documents=[c.text for c in part],
+                       metadatas=[c.metadata for c in part], embeddings=noisy[start:start + step].tolist())
+    retriever = Retriever(collection, indexed, get_embedder(shipped.embedding_model))
+    for query in queries[:WARMUP]:
+        retriever.search(query, k=K)
+    ours, filtered = [], []
+    for query in queries:
+        began = time.perf_counter()
+        retriever.search(query, k=K)
+        ours.append(1000 * (time.perf_counter() - began))
+        vector = retriever.embedder.embed_query(query).tolist()
+        began = time.perf_counter()
+        collection.query(query_embeddings=[vector], where={"answerable": True}, n_results=200, include=["distances"])
+        filtered.append(1000 * (time.perf_counter() - began))
+    return {"chunks": chunks, "n": len(ours), "p50": statistics.median(ours), "p95": _percentile(ours, 95),
+            "filtered_query_p50": statistics.median(filtered), "filtered_query_p95": _percentile(filtered, 95)}
+
+
 def cold_start(data_dir: Path) -> dict:
     """Median wall time and peak memory of `sopilot retrieve "…" --json` as a fresh process."""
     script = Path(sys.executable).with_name("sopilot")
@@ -195,6 +280,7 @@ def _verdict(p95: float, target: float) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="skip the 10,000-section synthetic knowledge base")
+    parser.add_argument("--scale", type=int, default=SCALE_CHUNKS, help="chunks in the scaled index (0 = skip)")
     args = parser.parse_args(argv)
     from sopilot.ingest.embed import get_embedder
 
@@ -205,11 +291,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"sopilot retrieval benchmark — {platform.platform()}, Python {platform.python_version()}, "
               f"{os.cpu_count()} CPUs, load average {_load()}, {len(queries)} queries, k={K}, seed {SEED}", flush=True)
         began = time.perf_counter()
-        get_embedder("").embed_batch(["warm up"])
+        get_embedder(Settings.from_env().embedding_model).embed_batch(["warm up"])
         model_s = time.perf_counter() - began
 
         print("\n[shipped knowledge base]", flush=True)
-        shipped = Settings.from_env({}, data_dir=workdir / "shipped")
+        shipped = Settings.from_env(data_dir=workdir / "shipped")
+        _line("encoder", get_embedder(shipped.embedding_model).name)
         ingest_s, report = ingest_into(None, shipped, progress=False)
         _line("embedding model load", f"{model_s:.2f} s")
         _line(f"ingest ({len(report.sops)} SOPs, {report.chunks} chunks)", f"{ingest_s:.2f} s")
@@ -218,6 +305,10 @@ def main(argv: list[str] | None = None) -> int:
         _line(f"warm retrieval p50 ({warm['n']} queries)", f"{warm['p50']:.1f} ms")
         _line("warm retrieval p95", f"{warm['p95']:.1f} ms", _verdict(warm["p95"], TARGET_P95_MS["shipped"]))
         _line("warm retrieval max", f"{warm['max']:.1f} ms")
+        email = email_latency(shipped)
+        _line(f"warm pasted email p50 ({email['n']}, median {email['lines']:.0f} lines)", f"{email['p50']:.1f} ms")
+        _line("warm pasted email p95", f"{email['p95']:.1f} ms", _verdict(email["p95"], TARGET_P95_MS["email"]))
+        results["email"] = email
         cold = cold_start(shipped.data_dir)
         _line(f"cold `sopilot retrieve --json` (median of {COLD_RUNS})", f"{cold['median_s']:.2f} s",
               "runs: " + ", ".join(f"{r:.2f}" for r in cold["runs"]))
@@ -227,13 +318,22 @@ def main(argv: list[str] | None = None) -> int:
         results["shipped"] = {**warm, "ingest_s": ingest_s, "sops": len(report.sops), "chunks": report.chunks,
                               "cold": cold, "rss_mb": rss}
 
+        if args.scale:
+            print(f"\n[scaled vector store: {args.scale:,} chunks]", flush=True)
+            scaled = scaled_latency(shipped, workdir, args.scale, queries)
+            _line(f"short query p50 ({scaled['n']} queries)", f"{scaled['p50']:.1f} ms")
+            _line("short query p95", f"{scaled['p95']:.1f} ms", _verdict(scaled["p95"], TARGET_P95_MS["scale"]))
+            _line("same query with a `where` filter: p50", f"{scaled['filtered_query_p50']:.1f} ms", "(Chroma alone)")
+            _line("same query with a `where` filter: p95", f"{scaled['filtered_query_p95']:.1f} ms", "(Chroma alone)")
+            results["scaled"] = scaled
+
         if not args.quick:
             print(f"\n[synthetic knowledge base: {SYNTHETIC_SOPS} SOPs × 5 sections]", flush=True)
             source = workdir / "synthetic-kb"
             source.mkdir()
             files = write_synthetic(source)
             print(f"  wrote {files} Markdown files to {source}; ingesting (embedding takes minutes)…", flush=True)
-            synthetic = Settings.from_env({}, data_dir=workdir / "synthetic", knowledge_dir=source)
+            synthetic = Settings.from_env(data_dir=workdir / "synthetic", knowledge_dir=source)
             ingest_s, report = ingest_into([source], synthetic, progress=True)
             sections = sum(len(s.sections) for s in report.sops)
             _line(f"ingest ({len(report.sops)} SOPs, {sections} sections, {report.chunks} chunks)", f"{ingest_s:.1f} s")
@@ -264,6 +364,7 @@ def table(results: dict[str, dict], *, quick: bool) -> str:
     head = f"shipped ({s['sops']} SOPs, {s['chunks']} chunks)"
     synth = "synthetic (skipped: --quick)" if y is None else \
         f"synthetic ({y['sops']:,} SOPs, {y['sections']:,} sections, {y['chunks']:,} chunks)"
+    e, z = results.get("email"), results.get("scaled")
     rows = [
         ("ingest, model loaded", f"{s['ingest_s']:.1f} s", col(lambda r: f"{r['ingest_s']:.0f} s"), ""),
         ("index load in process", f"{s['load_s']:.2f} s", col(lambda r: f"{r['load_s']:.2f} s"), ""),
@@ -271,7 +372,12 @@ def table(results: dict[str, dict], *, quick: bool) -> str:
          ""),
         ("warm retrieval p95", f"{s['p95']:.1f} ms", col(lambda r: f"{r['p95']:.1f} ms"),
          f"≤ {TARGET_P95_MS['shipped']:.0f} ms shipped, ≤ {TARGET_P95_MS['synthetic']:.0f} ms at 10k"),
-        (f"cold `sopilot retrieve --json` (median of {COLD_RUNS})", f"{s['cold']['median_s']:.2f} s", "—", ""),
+        ("warm pasted email p95 (10-14 lines)", f"{e['p95']:.1f} ms" if e else "—", "—",
+         f"≤ {TARGET_P95_MS['email']:.0f} ms"),
+        (f"short query p95 at {z['chunks']:,} chunks" if z else "short query p95, scaled", "—",
+         f"{z['p95']:.1f} ms (filtered Chroma alone {z['filtered_query_p95']:.0f} ms)" if z else "—",
+         f"≤ {TARGET_P95_MS['scale']:.0f} ms"),
+        (f"cold `sopilot retrieve --json` (median of {COLD_RUNS})", f"{s['cold']['median_s']:.2f} s", "—", "≤ 4 s"),
         ("peak RSS, cold subprocess", f"{s['cold']['peak_mb']:.0f} MB", "—", ""),
         ("peak RSS, benchmark process", f"{s['rss_mb']:.0f} MB", col(lambda r: f"{r['rss_mb']:.0f} MB"), ""),
     ]

@@ -18,9 +18,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from sopilot.core.settings import ROOT, Settings
 from sopilot.eval.retrieval import Query, auc, read_queries
 from sopilot.retriever.calibration import DEFAULT_FILE, FEATURES
+
+from sopilot.core.settings import ROOT, Settings
 
 RANKS = 3
 FOLDS = 5
@@ -64,7 +65,8 @@ def fit(retriever, queries: Sequence[Query], model: str, sources: Sequence[str])
     oof = np.zeros(len(y))
     for train, test in GroupKFold(n_splits=FOLDS, shuffle=True, random_state=SEED).split(x, y, g):
         scaler = StandardScaler().fit(x[train])
-        model_ = LogisticRegression(C=1.0, max_iter=1000, class_weight="balanced").fit(scaler.transform(x[train]), y[train])
+        model_ = LogisticRegression(C=1.0, max_iter=1000, class_weight="balanced")
+        model_.fit(scaler.transform(x[train]), y[train])
         oof[test] = model_.predict_proba(scaler.transform(x[test]))[:, 1]
     by_line = {q.line: q for q in queries}
     top_p = {int(line): float(p) for line, p, t in zip(g, oof, is_top, strict=True) if t}

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -22,8 +20,9 @@ from pathlib import Path
 from sopilot.eval.baselines import BASELINES, Search, baseline, ranking_of
 from sopilot.eval.metrics import DEFAULT_METRICS, evaluate, score
 from sopilot.retriever.hybrid import Retrieval
-from sopilot.core.jsonl import read_jsonl
+
 from sopilot.core.errors import InputError
+from sopilot.core.jsonl import read_jsonl
 from sopilot.core.settings import Settings
 
 CONFIGURED = "hybrid"
@@ -270,7 +269,8 @@ def no_match_report(queries: Sequence[Query], found: dict[str, Retrieval], run: 
     grid = tuple((t, round(1 - share(negatives, t), 4) if negatives else 0.0, share(english, t))
                  for t in (round(0.05 * i, 2) for i in range(1, 20)))
     return NoMatch(threshold=threshold, answerable=len(answerable), no_match=len(negatives),
-                   auc=auc([probability[str(q.line)] for q in answerable], [probability[str(q.line)] for q in negatives]),
+                   auc=auc([probability[str(q.line)] for q in answerable],
+                           [probability[str(q.line)] for q in negatives]),
                    caught=caught, matched_answerable=share(answerable, threshold),
                    matched_answerable_english=share(english, threshold),
                    top_correct_matched=round(sum(probability[str(q.line)] >= threshold for q in correct)

@@ -18,7 +18,7 @@ import re
 import sqlite3
 from pathlib import Path
 
-from sopilot.ingest.models import DEFAULT_MODELS_DIR, EncoderSpec, resolve, verify
+from sopilot.ingest.models import DEFAULT_MODELS_DIR, EncoderSpec, resolve, verified_onnx, verify
 
 MAX_WORD_PIECES = 256
 """The smallest input any shipped encoder reads whole (all-MiniLM-L6-v2; all-mpnet-base-v2 reads 384)."""
@@ -32,8 +32,11 @@ def model_path(configured: str = "", models_dir: Path = DEFAULT_MODELS_DIR) -> P
 class Embedder:
     """Sentence embeddings (L2-normalised, so cosine = dot product) and word-piece counts."""
 
-    def __init__(self, configured: str = "", models_dir: Path = DEFAULT_MODELS_DIR) -> None:
+    def __init__(self, configured: str = "", models_dir: Path = DEFAULT_MODELS_DIR, *, onnx: bool = True) -> None:
         self.spec: EncoderSpec = resolve(configured, models_dir)
+        self.models_dir = models_dir
+        self.onnx = onnx
+        """Encode queries with the verified ONNX export when there is one (documents always with torch)."""
         self.path = self.spec.path
         self.name = self.spec.name
         """Identifies the model in the index version: a model change is a new version, re-embedded."""
@@ -69,12 +72,34 @@ class Embedder:
         return self._model.encode(texts, batch_size=32, normalize_embeddings=True,
                                   show_progress_bar=progress, convert_to_numpy=True)
 
+    @functools.cached_property
+    def _onnx(self):
+        found = verified_onnx(self.spec, self.models_dir) if self.onnx else None
+        if found is None:
+            return None
+        import onnxruntime
+        from tokenizers import Tokenizer
+
+        folder, record = found
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        session = onnxruntime.InferenceSession(str(folder / "model.onnx"), options, providers=["CPUExecutionProvider"])
+        tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        tokenizer.enable_truncation(int(record["max_word_pieces"]))
+        tokenizer.enable_padding()
+        return session, tokenizer, list(record["inputs"])
+
     def embed_queries(self, texts: list[str]):
-        """Embed the few pieces of one ticket on one thread.
+        """Embed the few pieces of one ticket on one thread, through ONNX Runtime when exported.
 
         A short input gains nothing from a second thread, and on a busy two-core machine the
         thread hand-off dominated the tail (bench: p95 489 ms with default threads, 81 ms with one).
+        The ONNX export gives the same vectors (cosine ≥ 0.999, tested) in about a third of the
+        time, and spares the query side the import of torch.
         """
+        if self._onnx is not None:
+            return self._embed_onnx(texts)
         import torch
 
         threads = torch.get_num_threads()
@@ -83,6 +108,18 @@ class Embedder:
             return self.embed_batch(texts)
         finally:
             torch.set_num_threads(threads)
+
+    def _embed_onnx(self, texts: list[str]):
+        import numpy as np
+
+        session, tokenizer, names = self._onnx
+        encoded = tokenizer.encode_batch(texts)
+        ids = np.asarray([e.ids for e in encoded], dtype=np.int64)
+        mask = np.asarray([e.attention_mask for e in encoded], dtype=np.int64)
+        feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        hidden = session.run(None, {n: feed[n] for n in names})[0]
+        pooled = (hidden * mask[..., None]).sum(axis=1) / np.maximum(mask.sum(axis=1, keepdims=True), 1)
+        return (pooled / np.linalg.norm(pooled, axis=1, keepdims=True)).astype("float32")
 
     def embed_query(self, text: str):
         """Embed one query (see `embed_queries`)."""

@@ -148,18 +148,95 @@ def _max_length(path: Path) -> int:
         return 256
 
 
+ONNX = "model.onnx"
+ONNX_RECORD = "source.json"
+
+
+def onnx_dir(spec: EncoderSpec, models_dir: Path = DEFAULT_MODELS_DIR) -> Path:
+    """Where the ONNX export of an encoder lives."""
+    return models_dir / f"{spec.name.replace('/', '_')}-onnx"
+
+
+def export_onnx(spec: EncoderSpec, models_dir: Path = DEFAULT_MODELS_DIR) -> Path:
+    """Export the encoder's transformer to ONNX (fp32) for fast query encoding; return the folder.
+
+    The weights are verified first when their hash is known; the export records the hash of the
+    weights it came from and its own, and `verified_onnx` checks the latter before every load.
+    The query side then needs neither torch nor sentence-transformers: ONNX Runtime and the
+    tokenizer, which start in about a second instead of five or more.
+    """
+    import json
+
+    import torch
+    from transformers import AutoModel
+
+    if spec.sha256:
+        verify(spec.path, spec.sha256)
+    target = onnx_dir(spec, models_dir)
+    model = AutoModel.from_pretrained(str(spec.path)).eval()
+    typed = getattr(model.config, "type_vocab_size", 1) > 1
+    names = ["input_ids", "attention_mask"] + (["token_type_ids"] if typed else [])
+
+    class _Hidden(torch.nn.Module):
+        def __init__(self, inner) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, *inputs):
+            return self.inner(**dict(zip(names, inputs, strict=True))).last_hidden_state
+
+    sample = tuple(torch.ones(1, 8, dtype=torch.long) for _ in names)
+    axes = {n: {0: "batch", 1: "tokens"} for n in [*names, "last_hidden_state"]}
+    models_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=models_dir, prefix=".export-") as work:
+        with torch.no_grad():
+            torch.onnx.export(_Hidden(model), sample, str(Path(work) / ONNX), input_names=names,
+                              output_names=["last_hidden_state"], dynamic_axes=axes, opset_version=17, dynamo=False)
+        record = {"encoder": spec.name, "inputs": names, "max_word_pieces": spec.max_word_pieces,
+                  "weights_sha256": sha256_of(spec.path / WEIGHTS), "onnx_sha256": sha256_of(Path(work) / ONNX)}
+        (Path(work) / ONNX_RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        shutil.copy(spec.path / "tokenizer.json", Path(work) / "tokenizer.json")
+        if target.exists():
+            shutil.rmtree(target)
+        Path(work).rename(target)
+        Path(work).mkdir()  # the context manager removes what it created
+    return target
+
+
+def verified_onnx(spec: EncoderSpec, models_dir: Path = DEFAULT_MODELS_DIR) -> tuple[Path, dict] | None:
+    """The ONNX export of `spec` when it exists, was made from these weights and is intact, else None."""
+    import json
+
+    folder = onnx_dir(spec, models_dir)
+    try:
+        record = json.loads((folder / ONNX_RECORD).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if record.get("encoder") != spec.name or (spec.sha256 and record.get("weights_sha256") != spec.sha256):
+        return None
+    if sha256_of(folder / ONNX) != record.get("onnx_sha256"):
+        raise ConfigError(f"{folder / ONNX} does not hash to the value recorded at export: it is corrupted or was "
+                          "replaced, so it is not loaded. Run `python -m sopilot.ingest.models assemble` again.")
+    return folder, record
+
+
 def main(argv: list[str] | None = None) -> int:
-    """`python -m sopilot.ingest.models assemble [DIR]`: assemble and verify all-mpnet-base-v2."""
+    """`python -m sopilot.ingest.models assemble [DIR]`: assemble and verify all-mpnet-base-v2; export ONNX."""
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] != "assemble" or len(args) > 2:
         print("usage: python -m sopilot.ingest.models assemble [MODELS_DIR]", file=sys.stderr)
         return 2
+    models_dir = Path(args[1]) if len(args) == 2 else DEFAULT_MODELS_DIR
     try:
-        path = assemble(Path(args[1]) if len(args) == 2 else DEFAULT_MODELS_DIR)
+        path = assemble(models_dir)
+        print(f"{MPNET}: {path} (SHA-256 verified)", file=sys.stderr)
+        for name in (MINILM, MPNET):
+            spec = resolve(name, models_dir)
+            if verified_onnx(spec, models_dir) is None:
+                print(f"{name}: ONNX query encoder {export_onnx(spec, models_dir)}", file=sys.stderr)
     except ConfigError as exc:
         print(f"sopilot models: {exc}", file=sys.stderr)
         return 2
-    print(f"{MPNET}: {path} (SHA-256 verified)", file=sys.stderr)
     return 0
 
 

@@ -15,8 +15,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 
-from sopilot.core.errors import ConfigError, InputError
-from sopilot.core.sop import SOP
 from sopilot.retriever.calibration import Calibration, Signals, load_calibration
 from sopilot.retriever.fusion import normalized_sum, ranking, rrf
 from sopilot.retriever.knowledge import IndexedChunk, rebuild_sops
@@ -24,6 +22,8 @@ from sopilot.retriever.language import detect_language
 from sopilot.retriever.query import QueryNormalizer
 from sopilot.retriever.ticket import QUOTED_WEIGHT, Piece, ReadTicket, read_ticket, split_pieces
 
+from sopilot.core.errors import ConfigError, InputError
+from sopilot.core.sop import SOP
 
 AGGREGATES = ("max", "mean", "weighted")
 
@@ -284,8 +284,10 @@ class Retriever:
 
 
 def _aggregate(per_piece: list[dict[str, float]], weights: list[float], how: str) -> dict[str, float]:
-    """One similarity per SOP from its similarity to each piece (a SOP a piece did not reach gets
-    that piece's lowest similarity seen)."""
+    """One similarity per SOP from its similarity to each piece.
+
+    An SOP that a piece's candidates did not reach gets that piece's lowest similarity seen.
+    """
     if len(per_piece) == 1:
         return dict(per_piece[0])
     sops = set().union(*per_piece)

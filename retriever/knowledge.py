@@ -22,6 +22,7 @@ class IndexedChunk:
 
     @property
     def sop_id(self) -> str:
+        """The SOP the chunk belongs to."""
         return self.metadata["sop_id"]
 
     @property

@@ -31,6 +31,7 @@ SHORT_WORDS = 30
 """At most this many words on at most two lines: a query an agent typed."""
 QUOTED_WEIGHT = 0.6
 """Weight of the pieces of earlier, quoted messages relative to the newest one."""
+MAX_PIECES = 4
 LAST_TURN_WEIGHT = 1.0
 OTHER_TURN_WEIGHT = 0.7
 
@@ -196,10 +197,10 @@ def read_ticket(text: str, *, budget: int = 128, count: Counter | None = None) -
     if turns is not None:
         said = _customer_turns(turns)
         read_as = "\n".join(said)
-        pieces = [Piece(text=t, weight=LAST_TURN_WEIGHT if i == len(said) - 1 else OTHER_TURN_WEIGHT)
-                  for i, t in enumerate(said)]
-        pieces += [Piece(text=p, weight=LAST_TURN_WEIGHT) for p in split_pieces(read_as, budget, count)]
-        return ReadTicket(form="chat", read_as=read_as, pieces=tuple(pieces))
+        pieces = [Piece(text=p, weight=OTHER_TURN_WEIGHT) for p in split_pieces(read_as, budget, count)]
+        if len(said) > 1 and said[-1] not in {p.text for p in pieces}:
+            pieces.append(Piece(text=said[-1], weight=LAST_TURN_WEIGHT))
+        return ReadTicket(form="chat", read_as=read_as, pieces=_capped(pieces))
     nonblank = [x for x in lines if x.strip()]
     if len(nonblank) <= 2 and _words(text) <= SHORT_WORDS:
         return ReadTicket(form="short", read_as=text, pieces=(Piece(text=text, weight=1.0),))
@@ -215,4 +216,11 @@ def read_ticket(text: str, *, budget: int = 128, count: Counter | None = None) -
     pieces = [Piece(text=p, weight=1.0) for p in split_pieces(newest, budget, count)]
     for message in older:
         pieces += [Piece(text=p, weight=QUOTED_WEIGHT, role="context") for p in split_pieces(message, budget, count)]
-    return ReadTicket(form=form, read_as=newest, pieces=tuple(pieces), context="\n\n".join(older))
+    return ReadTicket(form=form, read_as=newest, pieces=_capped(pieces), context="\n\n".join(older))
+
+
+def _capped(pieces: list[Piece]) -> tuple[Piece, ...]:
+    """At most `MAX_PIECES`, the problem's first: every piece is one more encoder pass."""
+    problem = [p for p in pieces if p.role == "problem"]
+    context = [p for p in pieces if p.role == "context"]
+    return tuple((problem + context)[:MAX_PIECES])

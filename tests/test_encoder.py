@@ -8,11 +8,11 @@ import re
 import zipfile
 
 import pytest
+from sopilot.ingest.embed import Embedder, get_embedder
+from sopilot.ingest.models import DEFAULT_MODELS_DIR, MINILM, MPNET, MPNET_SHA256, assemble, resolve, sha256_of, verify
 
 from sopilot.core.errors import ConfigError
 from sopilot.core.settings import Settings
-from sopilot.ingest.embed import Embedder, get_embedder
-from sopilot.ingest.models import DEFAULT_MODELS_DIR, MINILM, MPNET, MPNET_SHA256, assemble, resolve, sha256_of, verify
 
 
 def _split_zip(tmp_path, files: dict[str, bytes], parts: int = 3):
@@ -56,11 +56,13 @@ def test_a_corrupted_model_file_is_refused_before_it_is_loaded(tmp_path):
     folder = tmp_path / MPNET
     folder.mkdir()
     (folder / "model.safetensors").write_bytes(b"\0" * 1024)
-    embedder = Embedder(str(folder))
+    embedder = Embedder(str(folder), tmp_path / "no-exports")
     assert embedder.name == MPNET and embedder.spec.sha256 == MPNET_SHA256
-    with pytest.raises(ConfigError, match=re.escape(f"{folder / 'model.safetensors'} has SHA-256 ")
-                       + ".*not the upstream " + MPNET_SHA256 + ".*is not loaded"):
+    refused = re.escape(f"{folder / 'model.safetensors'} has SHA-256 ") + ".*not the upstream " + MPNET_SHA256
+    with pytest.raises(ConfigError, match=refused + ".*is not loaded"):
         embedder.embed_query("refund")
+    with pytest.raises(ConfigError, match=refused):
+        embedder.embed_batch(["documents are embedded with the weights themselves"])
 
 
 def test_a_missing_model_file_says_how_to_assemble(tmp_path):
@@ -107,3 +109,31 @@ def test_an_index_built_with_another_encoder_is_named(indexed_settings):
                               else MINILM)
     with pytest.raises(ConfigError, match="was not built with the configured encoder .*run `sopilot ingest`"):
         load(other)
+
+
+@pytest.mark.parametrize("name", [MINILM, MPNET])
+def test_the_onnx_query_encoder_gives_the_original_vectors(name):
+    import numpy as np
+
+    texts = ["customer charged twice for the March invoice, 89 dollars",
+             "Hi team, our office manager could not add four engineers: we reached our licence limit. " * 4]
+    fast = get_embedder(name)
+    assert fast._onnx is not None, "run `make install` (python -m sopilot.ingest.models assemble) to export it"
+    original = Embedder(name, onnx=False)
+    cosine = (np.asarray(fast.embed_queries(texts)) * np.asarray(original.embed_queries(texts))).sum(axis=1)
+    assert cosine.min() >= 0.999
+
+
+def test_a_corrupted_onnx_export_is_refused(tmp_path):
+    import shutil
+
+    from sopilot.ingest.models import onnx_dir, verified_onnx
+
+    spec = resolve(MINILM)
+    shutil.copytree(onnx_dir(spec), onnx_dir(spec, tmp_path))
+    with open(onnx_dir(spec, tmp_path) / "model.onnx", "r+b") as handle:
+        handle.seek(4096)
+        handle.write(b"\xff\xfe")
+    with pytest.raises(ConfigError, match="does not hash to the value recorded at export: it is corrupted"):
+        verified_onnx(spec, tmp_path)
+    assert verified_onnx(spec, tmp_path / "nowhere") is None
