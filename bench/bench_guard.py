@@ -1,4 +1,9 @@
-"""Guard speed: `sopilot guard` on one ticket (target < 0.5 s) and in-process decisions (target >= 10,000/s).
+"""Guard speed: `sopilot guard` on one ticket (target < 0.5 s), the reply check on one-kilobyte replies
+(target >= 2,000/s in process), a 2 MB reply (target < 2 s and < 300 MB), and in-process decisions.
+
+The one-kilobyte replies are built from the red-team set (eval/guard_adversarial.jsonl), each a different mix
+of its drafts, so the check reads varied text. Rates are given in wall time and in CPU time of this process
+(`time.process_time`), since on a shared machine other work slows the wall clock.
 
 Run: python bench/bench_guard.py   (prints a small table; no arguments, fixed seed)
 """
@@ -64,6 +69,42 @@ def _rate(fn, items) -> float:
     return len(items) / (time.perf_counter() - start)
 
 
+def _cpu_rate(fn, items) -> float:
+    start = time.process_time()
+    for item in items:
+        fn(item)
+    return len(items) / max(time.process_time() - start, 1e-9)
+
+
+def _kilobyte_replies(rng: random.Random, count: int) -> list[str]:
+    drafts = [json.loads(line)["reply"] for line in (ROOT / "eval" / "guard_adversarial.jsonl").read_text("utf-8")
+              .splitlines() if line.strip() and json.loads(line).get("family") != "other_language"]
+    replies = []
+    for _ in range(count):
+        text = ""
+        while len(text) < 1024:
+            text += rng.choice(drafts) + " "
+        replies.append(text[:1024])
+    return replies
+
+
+def _big_reply() -> tuple[float, float]:
+    """Seconds and peak MB of checking a 2 MB reply, in a fresh process (so the peak is the check's own)."""
+    code = ("import resource, time, json\n"
+            "from sopilot.guard.check import check\nfrom sopilot.guard.decide import decide\n"
+            "from sopilot.guard.policy import load_policies\nfrom sopilot.core.settings import ROOT\n"
+            "p = load_policies(ROOT / 'knowledge' / 'policies.yaml')\n"
+            "d = decide({'message': 'x', 'sop_id': 'A.1', 'priority': 'High', 'amount': 420}, p)\n"
+            "drafts = [json.loads(l)['reply'] for l in (ROOT / 'eval' / 'guard_adversarial.jsonl').read_text()"
+            ".splitlines() if l.strip()]\n"
+            "text = ' '.join(drafts)\ntext = (text * (2_000_000 // len(text) + 1))[:2_000_000]\n"
+            "start = time.perf_counter(); check(text, d); took = time.perf_counter() - start\n"
+            "print(took, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, capture_output=True, text=True).stdout
+    seconds, megabytes = out.split()
+    return float(seconds), float(megabytes)
+
+
 def main() -> None:
     """Measure and print the table."""
     policies = load_policies(ROOT / "knowledge" / "policies.yaml")
@@ -76,12 +117,21 @@ def main() -> None:
         ticket = Path(tmp) / "ticket.json"
         ticket.write_text(json.dumps(TEMPLATES[0]), encoding="utf-8")
         cli = _cli_seconds(ticket)
+    replies = _kilobyte_replies(rng, 2000)
+    escalate = decide({"message": "x", "sop_id": "A.1", "priority": "High", "amount": 420}, policies)
+    check(replies[0], escalate)
+    wall = _rate(lambda r: check(r, escalate), replies)
+    cpu = _cpu_rate(lambda r: check(r, escalate), replies)
+    big_seconds, big_mb = _big_reply()
     rows = [
         ("sopilot guard --ticket … --json (median)", f"{statistics.median(cli):.3f} s", "< 0.5 s"),
         ("sopilot guard (best of 7)", f"{min(cli):.3f} s", ""),
         ("decide(dict) incl. validation", f"{_rate(lambda t: decide(t, policies), raw):,.0f} tickets/s", ">= 10,000/s"),
         ("decide(Ticket)", f"{_rate(lambda t: decide(t, policies), parsed):,.0f} tickets/s", ""),
         ("check(draft, decision)", f"{_rate(lambda p: check(*p), pairs):,.0f} drafts/s", ""),
+        ("check(1 KB reply), wall clock", f"{wall:,.0f} replies/s", ">= 2,000/s"),
+        ("check(1 KB reply), CPU time", f"{cpu:,.0f} replies/s", ""),
+        ("check(2 MB reply), fresh process", f"{big_seconds:.2f} s, {big_mb:.0f} MB peak", "< 2 s, < 300 MB"),
     ]
     width = max(len(r[0]) for r in rows)
     print(f"{'measure':<{width}}  {'result':>20}  target")

@@ -490,9 +490,25 @@ def _money_limits(text: str, stems: list[str], grant: Grant, lexicon: Lexicon, d
 _NOT_PLAN_BEFORE = frozenset({"within", "in", "everi", "per"})
 
 
+_WHOLE_UNIT = re.compile(r"""
+    \b (?P<before>[A-Za-z]+ \s+)? (?:the \s+ (?:whole|full|entire) | a \s+ (?:whole|full) | all | a | an | one
+    | overnight | whole | full | entire) \s+ (?P<unit>day|week|month|night|weekend|year)s? \b   # "the whole day"
+    """, re.VERBOSE | re.IGNORECASE)
+
+
 def _quantities(text: str, units: dict[str, Decimal], excluded: frozenset[str]) -> list[Decimal]:
-    """Numbers with a unit ("for 8 hours", "a 12-month plan"), in the unit's measure; not "within 1 hour"."""
+    """Numbers with a unit ("for 8 hours", "a 12-month plan", "the whole day"), in the unit's measure.
+
+    A number after "within", "in" or "by" is a time frame ("granted within 1 hour"), not a duration.
+    """
     found = []
+    for match in _WHOLE_UNIT.finditer(text):
+        unit = {"night": "day", "weekend": "day", "year": "month"}.get(match["unit"].lower(), match["unit"].lower())
+        factor = units.get(stem(unit))
+        before = (match["before"] or "").split()
+        if factor is not None and not (before and stem(before[0].lower()) in excluded):
+            found.append(factor * (12 if match["unit"].lower() == "year" else 2 if match["unit"].lower() == "weekend"
+                                   else 1))
     for match in _QUANTITY.finditer(text):
         factor = units.get(stem(match["unit"].lower()))
         if factor is None:

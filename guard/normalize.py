@@ -54,6 +54,7 @@ _EMPHASIS = re.compile(r"""
     | (?<![\w_]) (?P<umark>_{1,3}) (?=[^\s_]) (?P<ubody>[^\n_]{1,500}?[a-z][^\n_]{0,500}?) (?<=[^\s_]) (?P=umark)
       (?![\w_])                                                                             # _em_, not __NAME__
     """, re.VERBOSE)
+_STRAY_MARKS = re.compile(r"(?<=\w)(?:\*+|~~|`+)(?=[\w*~`])|(?<![\w*~`])(?:\*+|~~|`+)(?=\w)|(?<=\w)(?:\*+|~~|`+)(?![\w*~`])")
 _ADJACENT_STARS = re.compile(r"(?<=\w)\*{4,6}(?=\w)")  # two bold spans that meet inside a word
 _LINK = re.compile(r"""
     !? \[ (?P<text>[^\[\]\n]{0,300}) \] \( (?P<url>[^()\s]{0,2000}) (?:\s+"[^"\n]{0,200}")? \)   # [text](https://x)
@@ -255,6 +256,7 @@ def normalize(text: str) -> Normalized:
             current, mapping = _substitute(current, mapping, _EMPHASIS, _emphasis)
             if current == before:
                 break
+        current, mapping = _substitute(current, mapping, _STRAY_MARKS, lambda m: "")  # "*re***funded**" leftovers
     if "\n" in current:
         current, mapping = _substitute(current, mapping, _HYPHEN_BREAK, lambda m: "")
         current, mapping = _substitute(current, mapping, _LINE_BREAK, lambda m: " ")
