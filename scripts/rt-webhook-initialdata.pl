@@ -5,7 +5,7 @@
 #   rt-setup-database --action insert --datafile scripts/rt-webhook-initialdata.pl
 # and set the target in an RT site config file (RT_SiteConfig.d/*.pm), then restart RT:
 #   Set($SopilotWebhookURL, 'http://127.0.0.1:8000/rt/webhook');
-#   Set($SopilotWebhookSecret, 'shared-secret');   # optional: sent as X-Sopilot-Webhook-Secret
+#   Set($SopilotWebhookSecret, 'shared-secret');   # optional: signs the body (X-Sopilot-Timestamp, X-Sopilot-Signature)
 # Without $SopilotWebhookURL the scrip does nothing.
 #
 # The POST happens inside the RT request that made the change (synchronously, before RT answers its
@@ -43,7 +43,13 @@
             });
             my %headers = ('Content-Type' => 'application/json');
             my $secret  = RT->Config->Get('SopilotWebhookSecret');
-            $headers{'X-Sopilot-Webhook-Secret'} = $secret if defined $secret && length $secret;
+            if (defined $secret && length $secret) {
+                # Signed as sopilot's webhooks are (sopilot.helpdesk.signing): HMAC-SHA256 over "timestamp.body".
+                require Digest::SHA;
+                my $timestamp = time;
+                $headers{'X-Sopilot-Timestamp'} = $timestamp;
+                $headers{'X-Sopilot-Signature'} = 'sha256=' . Digest::SHA::hmac_sha256_hex("$timestamp.$body", $secret);
+            }
             my $response = HTTP::Tiny->new(timeout => 2)->post(
                 RT->Config->Get('SopilotWebhookURL'),
                 { headers => \%headers, content => $body },

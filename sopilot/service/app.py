@@ -109,7 +109,7 @@ class State:
                 continue
             try:
                 for transaction_id in self.rt().new_transactions():
-                    event_id = f"transaction:{transaction_id}"
+                    event_id = _rt_event_id(self.settings, transaction_id)
                     first, _ = self.copilot.store.claim_event("rt", event_id)
                     if first:  # the webhook may have delivered it already
                         with self.pending_lock:
@@ -361,6 +361,11 @@ def _generic_hook(state: State, source: str, payload: dict, raw: bytes, headers)
             "suggestion_id": document["suggestion_id"], "suggestion": document}
 
 
+def _rt_event_id(settings: Settings, transaction_id: int) -> str:
+    """The idempotency key of one RT transaction: ids restart in another RT (or a restored database)."""
+    return f"{settings.rt_url.rstrip('/')}/transaction/{int(transaction_id)}"[:200]
+
+
 def _rt_hook(state: State, payload: dict, headers) -> Any:
     from fastapi.responses import JSONResponse
 
@@ -369,7 +374,7 @@ def _rt_hook(state: State, payload: dict, headers) -> Any:
         raise InputError('an RT notice carries "transaction_id" (a positive integer), as the sopilot scrip sends')
     if not state.settings.rt_url:
         raise InputError("no Request Tracker configured: set SOPILOT_RT_URL and SOPILOT_RT_TOKEN on the service")
-    event_id = f"transaction:{txn}"
+    event_id = _rt_event_id(state.settings, txn)
     first, previous = state.copilot.store.claim_event("rt", event_id)
     if not first:
         return JSONResponse({"source": "rt", "event_id": event_id, "duplicate": True,
