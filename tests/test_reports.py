@@ -131,6 +131,17 @@ def test_the_control_history_raises_nothing(control_week_report):
         len(control_week_report.items)
 
 
+@pytest.mark.parametrize("seed", [1, 2])
+def test_the_weekly_findings_hold_for_other_histories(tmp_path, seed):
+    for plant in (True, False):
+        settings = Settings.from_env({}, data_dir=tmp_path / f"{seed}-{plant}")
+        manifest = write_demo(settings, weeks=2, end_week=END_WEEK, seed=seed, plant=plant)
+        report = overrides_mod.override_report(settings, manifest.gap_week)
+        expected_gaps = [(manifest.gap_policy, manifest.gap_count)] if plant else []
+        assert [(g.policy, g.count) for g in report.gaps] == expected_gaps
+        assert [f.agent for f in report.agents_flagged] == ([manifest.inconsistent_agent] if plant else [])
+
+
 def test_override_report_json_keeps_the_contract_shape(gap_week_report, planted):
     _, manifest = planted
     data = json.loads(json.dumps(gap_week_report.to_json()))

@@ -8,8 +8,10 @@ each group:
 - if most of its tickets matched no SOP, it is a subject without an article; more than
   `NO_SOP_MIN` (20, the handbook's "> 20 resolved tickets") makes a task for the subject-matter
   expert, carrying the group's key phrases and an outline drawn from the agents' final replies;
-- otherwise it belongs to the SOP most of its tickets were decided under; more than
-  `SOP_REVIEW_MIN` (50) flags that SOP for the content team (clarity, accuracy, discoverability).
+- otherwise it belongs to the SOP most of its tickets were decided under; groups of one SOP whose
+  centres are at least `report_similarity` alike are one subject (two phrasings of one problem);
+  more than `SOP_REVIEW_MIN` (50) flags that SOP for the content team (clarity, accuracy,
+  discoverability).
 
 The outline: the final replies are cut into sentences, similar sentences grouped, and a group
 becomes a step when it appears in at least a third of the replies but in less than a fifth of the
@@ -179,6 +181,44 @@ def _outline(replies: list[str], background: list[str], settings) -> list[str]:
     return [sentence for _, sentence in sorted(steps)]
 
 
+def _sop_of(items: list[TicketRecord]) -> str | None:
+    """The SOP most of the tickets were decided under, or None when most matched no SOP."""
+    unmatched = sum(1 for r in items if not r.matched or r.policy is None)
+    policies = Counter(r.policy for r in items if r.matched and r.policy)
+    return None if unmatched * 2 > len(items) or not policies else policies.most_common(1)[0][0]
+
+
+def _merge_same_sop(groups: list[list[int]], records: list[TicketRecord], vectors, similarity: float
+                    ) -> dict[int, list[int]]:
+    """Join groups of the same SOP whose centres are at least `similarity` alike (largest first).
+
+    Average linkage keeps apart two phrasings of one subject ("the SMS code never arrives", "no
+    two-factor text"); their centres, which average the wording away, are alike. Only groups of one
+    SOP are joined: what counts for the content team is the tickets one article serves badly.
+    """
+    import numpy as np
+
+    merged: list[list[int]] = []
+    for members in sorted(groups, key=lambda m: (-len(m), m[0])):
+        sop = _sop_of([records[i] for i in members])
+        centre = vectors[members].mean(axis=0)
+        target = None
+        if sop is not None:
+            for other in merged:
+                if _sop_of([records[i] for i in other]) != sop:
+                    continue
+                theirs = vectors[other].mean(axis=0)
+                if float(centre @ theirs) / float(np.linalg.norm(centre) * np.linalg.norm(theirs)) >= similarity:
+                    target = other
+                    break
+        if target is None:
+            merged.append(list(members))
+        else:
+            target.extend(members)
+    merged.sort(key=lambda m: (-len(m), min(m)))
+    return {label: sorted(members) for label, members in enumerate(merged)}
+
+
 def analyse_gaps(records: list[TicketRecord], period: Period, settings) -> GapReport:
     """Cluster the period's poorly served resolved tickets and turn the large clusters into tasks."""
     from sopilot.reports import text
@@ -189,9 +229,12 @@ def analyse_gaps(records: list[TicketRecord], period: Period, settings) -> GapRe
     candidates = [(r, why) for r, why in candidates if why]
     vectors = text.embed([r.message or "" for r, _ in candidates], settings)
     labels = text.cluster(vectors, settings.report_similarity)
-    members_of: dict[int, list[int]] = {}
+    groups: dict[int, list[int]] = {}
     for index, label in enumerate(labels):
-        members_of.setdefault(label, []).append(index)
+        groups.setdefault(label, []).append(index)
+    members_of = _merge_same_sop([groups[label] for label in sorted(groups)],
+                                 [candidates[i][0] for i in range(len(candidates))], vectors,
+                                 settings.report_similarity)
     phrases = text.key_phrases({label: [candidates[i][0].message for i in members]
                                 for label, members in members_of.items()})
     in_cluster = {label: {candidates[i][0].key for i in members} for label, members in members_of.items()}
@@ -199,9 +242,7 @@ def analyse_gaps(records: list[TicketRecord], period: Period, settings) -> GapRe
     for label, members in sorted(members_of.items()):
         items = [candidates[i][0] for i in members]
         reasons = Counter(why for i in members for why in candidates[i][1])
-        unmatched = sum(1 for r in items if not r.matched or r.policy is None)
-        policies = Counter(r.policy for r in items if r.matched and r.policy)
-        sop = None if unmatched * 2 > len(items) or not policies else policies.most_common(1)[0][0]
+        sop = _sop_of(items)
         finding = ("no_sop" if sop is None and len(items) > NO_SOP_MIN else
                    "review_sop" if sop is not None and len(items) > SOP_REVIEW_MIN else None)
         typical = text.central(vectors[members], 3)
