@@ -169,7 +169,7 @@ def postgres_url(tmp_path_factory):
         pytest.skip(str(exc))
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.server)])
 def db_settings(request, tmp_path):
     """Settings whose audit log is a fresh SQLite file, or a fresh database on the real PostgreSQL."""
     if request.param == "sqlite":
@@ -288,6 +288,10 @@ def test_decision_changes_confirmations_and_wrong_sop_are_logged(db_settings, su
     assert audit.labels_command(output=str(out), settings=db_settings) == 0
     assert [json.loads(line) for line in out.read_text().splitlines()] == [
         {"query": A1_SMALL["message"], "relevant": ["A.2"]}]
+    audit.record(db_settings, Event(kind="wrong_sop", ticket={"message": "my roaming is off"}, agent="svc",
+                                    detail={"feedback": "wrong_sop", "right_sop_id": "tel.roaming"}))
+    assert audit.labelled_examples(audit.open_log(db_settings).iter_all())[-1] == {
+        "query": "my roaming is off", "relevant": ["tel.roaming"]}
 
 
 def test_the_remuneration_ledger_lists_automated_refunds_with_ticket_ids(db_settings, suggestion_for, capsys):

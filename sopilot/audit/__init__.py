@@ -459,12 +459,20 @@ def write_ledger(entries: Iterable[LedgerEntry], fmt: ExportFormat, out) -> int:
 
 
 def labelled_examples(events: Iterable[Event]) -> list[dict[str, Any]]:
-    """Wrong-SOP marks as `{"query", "relevant"}` (the eval queries' shape); the latest mark of a query wins."""
+    """Wrong-SOP marks as `{"query", "relevant"}` (the eval queries' shape); the latest mark of a query wins.
+
+    The app records the query and the right SOP; the service's feedback names the right SOP as `right_sop_id`
+    and the query is the ticket's message.
+    """
     labels: dict[str, list[str]] = {}
     for ev in events:
-        if ev.kind == "wrong_sop" and ev.detail.get("query") and ev.detail.get("relevant"):
-            labels.pop(ev.detail["query"], None)
-            labels[ev.detail["query"]] = list(ev.detail["relevant"])
+        if ev.kind != "wrong_sop":
+            continue
+        query = ev.detail.get("query") or (ev.ticket or {}).get("message")
+        relevant = ev.detail.get("relevant") or [r for r in [ev.detail.get("right_sop_id")] if r]
+        if isinstance(query, str) and query.strip() and relevant:
+            labels.pop(query, None)
+            labels[query] = [str(r) for r in relevant]
     return [{"query": query, "relevant": relevant} for query, relevant in labels.items()]
 
 
