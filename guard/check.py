@@ -305,11 +305,18 @@ def _has(phrases: PhraseSet, stems: list[str], start: int = 0, end: int | None =
     return phrases.found(stems, start, len(stems) if end is None else end)
 
 
-def _negated(stems: list[str], lexicon: Lexicon) -> bool:
-    end = len(stems)
+def _negated(stems: list[str], lexicon: Lexicon, hit: _Hit | None = None) -> bool:
+    """A negation governs the commitment: before it, or between its term and the companion that completes it.
+
+    "No refund has been issued", "your refund has not been processed" are negated; in "we've credited a month
+    at no charge" or "your subscription ends today and won't renew" the negation comes after the commitment.
+    """
+    end = len(stems) if hit is None else hit.reach
     for i in range(end):
-        if stems[i] in lexicon.negation.by_first and lexicon.negation.match_at(stems, i, end) >= 0:
-            if lexicon.negation_exceptions.match_at(stems, i, end) >= 0:
+        if hit is not None and hit.start <= i < hit.end:
+            continue  # the term's own words ("at no charge", "won't have to pay")
+        if stems[i] in lexicon.negation.by_first and lexicon.negation.match_at(stems, i, len(stems)) >= 0:
+            if lexicon.negation_exceptions.match_at(stems, i, len(stems)) >= 0:
                 continue
             return True
     return False
@@ -319,7 +326,7 @@ def _asserted(clause: _Clause, leads: list[_Clause], lexicon: Lexicon) -> bool:
     """Whether the clause asserts or promises (not negated, hedged, conditional on review, or asked)."""
     stems = clause.stems
     e = len(stems)
-    if clause.question or _negated(stems, lexicon):
+    if clause.question:
         return False
     offer = _has(lexicon.offer, stems)
     idioms: set[int] = set()  # "you won't have to pay" commits, although its words negate and hedge
@@ -350,6 +357,8 @@ class _Hit:
     frame: Frame
     start: int
     end: int
+    reach: int
+    """One past the last word the commitment needs (its term, and the companion when that comes after)."""
 
 
 def _followed_by(index: Mapping[str, tuple[tuple[str, ...], ...]], stems: list[str], at: int) -> bool:
@@ -396,16 +405,18 @@ def _commitments(stems: list[str], lexicon: Lexicon) -> list[_Hit]:
             if frame.before_index and i > 0 and stems[i - 1] in frame.before_index \
                     and _preceded_by(frame.before_index, stems, i):
                 continue
+            reach = stop
             if frame.companions is not None:
                 companions = frame.companion_index
                 if present.isdisjoint(companions):
                     continue
                 lo, hi = max(0, i - frame.window), min(end, stop + frame.window)
-                if not any(len(c) == 1 or _match(c, stems, j, hi) >= 0
-                           for j in range(lo, hi) if (j < i or j >= stop) and j not in masked
-                           for c in companions.get(stems[j], ())):
+                found = [j for j in range(lo, hi) if (j < i or j >= stop) and j not in masked
+                         and any(len(c) == 1 or _match(c, stems, j, hi) >= 0 for c in companions.get(stems[j], ()))]
+                if not found:
                     continue
-            hits.append(_Hit(frame=frame, start=i, end=stop))
+                reach = max(reach, found[-1] + 1)
+            hits.append(_Hit(frame=frame, start=i, end=stop, reach=reach))
     return hits
 
 
@@ -572,7 +583,9 @@ def _clause_violations(clause: _Clause, sentence: tuple[str, list[str]], hits: l
                 kinds.setdefault(kind, kind)
         covered = [k for c, k in kinds.items() if k != "approval"
                    and (k in grant.money_kinds or (k == "action" and c in grant.actions))]
-        if len(covered) < len(kinds) - 1 or not covered:
+        granted_object = any(word in lexicon.action_objects.get(action, ()) for action in grant.actions
+                             for word in stems)  # "your plan ... is approved" under a granted payment plan
+        if (len(covered) < len(kinds) - 1 or not covered) and not (granted_object and len(kinds) == 1):
             found.append(("unauthorized_commitment", f"the reply confirms an approval, which the decision "
                           f"({_describe(decision)}) does not make", evidence))
     clause_text = text[clause.start:clause.end]
@@ -653,7 +666,7 @@ def check(reply: str, decision: Decision, *, lexicon: Lexicon | None = None) -> 
         for clause in clauses:
             if leads and leads[-1].sentence != clause.sentence:
                 leads = []
-            hits = _commitments(clause.stems, lexicon)
+            hits = [hit for hit in _commitments(clause.stems, lexicon) if not _negated(clause.stems, lexicon, hit)]
             if hits and _asserted(clause, leads, lexicon):
                 stop = clause.end
                 while stop < len(text) and text[stop] in ".!?\"')]":

@@ -263,6 +263,8 @@ class Lexicon:
     vocabulary: frozenset[str]
     known: frozenset[str] = frozenset()
     """Stems of the cue words and English function words: never re-read as a commitment word."""
+    action_objects: Mapping[str, frozenset[str]] = dataclasses.field(default_factory=lambda: MappingProxyType({}))
+    """Action id → the one-word stems of its terms and companions (what an approval of it names)."""
     money_nouns: Mapping[str, str] = dataclasses.field(default_factory=lambda: MappingProxyType({}))
     """One-word money terms → their kind ("refund" → refund), to read what an approval approves."""
     """Every stem of a commitment term or companion (to read a word disguised with letters of another script)."""
@@ -335,8 +337,18 @@ def load_lexicon(path: str | Path = LEXICON_FILE) -> Lexicon:
     cue_sets = (cues.negation, cues.negation_exceptions, cues.hedge, cues.offer, cues.condition,
                 cues.offer_condition, cues.temporal, cues.review, cues.neutral, model.language.english)
     known = frozenset(word for items in cue_sets for item in items for word in phrase(item) if word != GAP)
+    spread: dict[str, set[str]] = {}
+    for frame in frames:
+        for p in (*frame.terms, *(frame.companions or ())):
+            spread.setdefault(p[0], set()).add(frame.commitment)
+    objects: dict[str, set[str]] = {}
+    for frame in frames:  # the words particular to an action ("plan", "access"), not shared verbs ("send")
+        if frame.kind == "action":
+            objects.setdefault(frame.commitment, set()).update(
+                p[0] for p in (*frame.terms, *(frame.companions or ()))
+                if len(p) == 1 and len(p[0]) >= 4 and len(spread[p[0]]) < 3)
     return Lexicon(
-        known=known, money_nouns=MappingProxyType(money_nouns), vocabulary=vocabulary, negation=_phrase_set(cues.negation), negation_exceptions=_phrase_set(cues.negation_exceptions),
+        action_objects=MappingProxyType({k: frozenset(v) for k, v in objects.items()}), known=known, money_nouns=MappingProxyType(money_nouns), vocabulary=vocabulary, negation=_phrase_set(cues.negation), negation_exceptions=_phrase_set(cues.negation_exceptions),
         hedge=_phrase_set(cues.hedge), offer=_phrase_set(cues.offer), condition=_phrase_set(cues.condition),
         offer_condition=_phrase_set(cues.offer_condition), temporal=_phrase_set(cues.temporal),
         review=_phrase_set(cues.review), neutral=_phrase_set(cues.neutral), frames=tuple(frames),
