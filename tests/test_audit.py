@@ -325,3 +325,26 @@ def test_workspace_tickets_survive_a_new_process(db_settings):
 def test_a_url_whose_driver_is_missing_names_the_package():
     with pytest.raises(UserError, match=re.escape("the mysql driver is not installed: add PyMySQL")):
         AuditLog("mysql://user@127.0.0.1/db")
+
+
+def test_the_same_action_from_many_writers_at_once_is_one_event(db_settings):
+    url = db_settings.audit_url
+    AuditLog(url)
+    start = threading.Barrier(6)
+    ids, errors = [], []
+
+    def writer() -> None:
+        try:
+            log = AuditLog(url)
+            start.wait(timeout=30)
+            ids.append(log.record(_event(1, kind="reply_sent", send_mode="as_is", action_id="click-1"))[0].id)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    workers = [threading.Thread(target=writer) for _ in range(6)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert errors == []
+    assert len(set(ids)) == 1 and AuditLog(url).count() == 1
