@@ -123,6 +123,8 @@ def policies_in_force(on: dt.date | dt.datetime | None = None, knowledge_dir: Pa
         from sopilot.core.settings import Settings
 
         knowledge_dir = Settings.from_env().knowledge_dir
+    if not any((knowledge_dir / ARCHIVE_DIR).glob("*.yaml")):  # one set only: it is in force, versioned or not
+        return load_policies(knowledge_dir / POLICY_FILE)
     return load_policies(version_in_force(on, knowledge_dir).path)
 
 

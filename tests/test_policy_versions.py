@@ -141,3 +141,16 @@ def test_documents_state_their_versions_and_effective_dates(tmp_path):
         {"file": "handbook.md", "line": 9, "version": "1.0", "effective_date": None}]
     shipped = {(d.file, d.version) for d in document_versions(KNOWLEDGE)}
     assert ("support-automation-handbook.md", "2.1") in shipped
+
+
+def test_a_suggestion_is_decided_under_the_set_in_force_on_the_tickets_day(indexed_settings, knowledge, tmp_path):
+    import dataclasses
+
+    from sopilot.suggest.pipeline import suggest
+
+    settings = dataclasses.replace(indexed_settings, knowledge_dir=knowledge,
+                                   database_url=f"sqlite:///{tmp_path / 'audit.db'}")
+    ticket = {"message": "I was charged twice, $200 each time.", "sop_id": "A.1", "priority": "Low", "amount": "200"}
+    before = suggest({**ticket, "created_at": "2026-11-20T09:00:00Z"}, settings)
+    after = suggest({**ticket, "created_at": "2026-12-02T09:00:00Z"}, settings)
+    assert (before.guard.decision.outcome, after.guard.decision.outcome) == ("escalate", "automate")

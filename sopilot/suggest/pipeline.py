@@ -29,6 +29,7 @@ from sopilot.guard.decide import Decision, decide
 from sopilot.guard.facts import Ticket, parse_ticket
 from sopilot.guard.policy import Policies
 from sopilot.guard.result import GuardResult, guard_decision
+from sopilot.guard.versions import policies_in_force, ticket_date
 from sopilot.retriever.match import best_match
 from sopilot.suggest import resources
 from sopilot.suggest.citations import Citation, cite, context_sections, decision_citations, fit, locate, render_context
@@ -181,7 +182,8 @@ def _start(ticket: Any, settings: Settings, retriever: Retriever | None, llm: Ch
     started = time.perf_counter()
     ticket = validate_ticket(ticket)
     parsed = parse_ticket(ticket)
-    run = _Run(ticket=ticket, parsed=parsed, settings=settings, policies=resources.policies(settings),
+    run = _Run(ticket=ticket, parsed=parsed, settings=settings,
+               policies=policies_in_force(ticket_date(ticket), settings.knowledge_dir),
                retriever=retriever or resources.retriever(settings),
                llm=llm if llm is not None else resources.llm(settings), started=started)
     run.query = parsed.message
