@@ -363,10 +363,7 @@ def ingest(paths: list[Path] | None, settings: Settings, *, remove: list[Path] |
 
 
 def _embed(embedder, texts: list[str], settings: Settings, *, progress: bool) -> tuple[list[list[float]], int]:
-    """Vectors for texts not in the index, through the embedder's content cache when it has one."""
+    """Vectors for texts not in the index, through the embedder's content cache under the data dir."""
     if not texts:
         return [], 0
-    embed_documents = getattr(embedder, "embed_documents", None)
-    if embed_documents is not None:
-        return embed_documents(texts, cache_dir=settings.data_dir / "embeddings", progress=progress)
-    return [list(map(float, v)) for v in embedder.embed_batch(texts, progress=progress)], len(texts)
+    return embedder.embed_documents(texts, cache_dir=settings.data_dir / "embeddings", progress=progress)
