@@ -35,8 +35,9 @@ def _progress(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def _names(changes) -> str:
-    return ", ".join(f"{c.sop_id} ({c.source})" for c in changes)
+def _names(changes, shown: int = 10) -> str:
+    names = ", ".join(f"{c.sop_id} ({c.source})" for c in changes[:shown])
+    return f"{len(changes)} SOPs: {names}, …" if len(changes) > shown else names
 
 
 def summary_lines(report) -> list[str]:
