@@ -56,8 +56,8 @@ def _cli_seconds(ticket: Path) -> list[float]:
     times = []
     for _ in range(RUNS):
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "sopilot", "guard", "--ticket", str(ticket), "--json"], cwd=ROOT, check=True,
-                       capture_output=True)
+        subprocess.run([sys.executable, "-m", "sopilot", "guard", "--ticket", str(ticket), "--json"], cwd=ROOT,
+                       check=True, capture_output=True)
         times.append(time.perf_counter() - start)
     return times
 

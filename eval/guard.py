@@ -16,14 +16,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sopilot.core.errors import InputError
-from sopilot.core.jsonl import read_text
 from sopilot.guard.cases import EXPECT_KEYS, compare
 from sopilot.guard.decide import Classifier
 from sopilot.guard.facts import Ticket, parse_ticket
 from sopilot.guard.policy import Policies
 from sopilot.guard.result import guard_ticket
 
+from sopilot.core.errors import InputError
+from sopilot.core.jsonl import read_text
 
 MAX_JSON_DEPTH = 64
 """Deepest nesting of arrays and objects accepted in a ticket or case (tickets are flat)."""

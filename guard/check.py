@@ -25,18 +25,18 @@ from __future__ import annotations
 import dataclasses
 import functools
 import re
-from decimal import Decimal, InvalidOperation
 from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
-from text_to_num import alpha2digit
-
-from sopilot.core.errors import InputError
-from sopilot.core.money import Money, iter_amounts
 from sopilot.guard.decide import NO_ALLOWANCE, Decision
 from sopilot.guard.grant import NO_GRANT, Grant
 from sopilot.guard.lexicon import Frame, Lexicon, PhraseSet, _match, load_lexicon, stem, stems_of
 from sopilot.guard.normalize import Normalized, normalize
+from text_to_num import alpha2digit
+
+from sopilot.core.errors import InputError
+from sopilot.core.money import Money, iter_amounts
 
 Code = Literal["unauthorized_refund", "unauthorized_commitment", "placeholder_leak", "internal_leak",
                "unsupported_language"]
@@ -174,11 +174,12 @@ def _leaks(norm: Normalized) -> list[tuple[Code, str, str]]:
     found: list[tuple[Code, str, str]] = []
     for code, message, pattern, triggers in _LEAK_RULES:
         if any(trigger in lowered for trigger in triggers):
-            for match in pattern.finditer(text):
-                found.append((code, message, norm.original_span(match.start(), match.end(), prose=False)))
-            if code == "internal_leak" and flattened is not None:
+            if code == "internal_leak" and flattened is not None:  # read where Markdown cannot split a keyword
                 for match in pattern.finditer(flattened):
                     found.append((code, message, norm.original_span(match.start(), match.end())))
+                continue
+            for match in pattern.finditer(text):
+                found.append((code, message, norm.original_span(match.start(), match.end(), prose=False)))
     if "[" in text:
         for match in _BRACKET.finditer(text):
             if _bracket_placeholder(match["body"]):
@@ -455,7 +456,8 @@ def _digits(text: str) -> str:
 def _granted_amounts(text: str) -> list[Money]:
     return [money for money, start, end in iter_amounts(text)
             if _GRANTED_AFTER.search(text[end:end + 40])
-            or not (_CONTEXT_BEFORE.search(text[max(0, start - 30):start]) or _CONTEXT_AFTER.search(text[end:end + 40]))]
+            or not (_CONTEXT_BEFORE.search(text[max(0, start - 30):start])
+                    or _CONTEXT_AFTER.search(text[end:end + 40]))]
 
 
 def _money_limits(text: str, stems: list[str], grant: Grant, lexicon: Lexicon, decision: Decision) -> list[str]:
@@ -474,9 +476,10 @@ def _money_limits(text: str, stems: list[str], grant: Grant, lexicon: Lexicon, d
                             f"({_describe(decision)}) grants")
     usd = [m.amount for m in amounts if m.is_usd]
     s, e = 0, len(stems)
+    total = sum(usd, Decimal(0))
     if (len(usd) >= 2 and grant.ceiling is not None and _has(lexicon.sum_words, stems, s, e)
-            and sum(usd) > grant.ceiling and max(usd) <= grant.ceiling):
-        problems.append(f"the reply adds amounts up to {Money(amount=sum(usd))}, above the "
+            and total > grant.ceiling and max(usd) <= grant.ceiling):
+        problems.append(f"the reply adds amounts up to {Money(amount=total)}, above the "
                         f"{Money(amount=grant.ceiling)} the decision grants")
     for match in _PERCENT.finditer(readable):
         if _PERCENT_CONTEXT.search(readable[max(0, match.start() - 30):match.start()]):

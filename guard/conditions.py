@@ -13,8 +13,9 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from sopilot.guard.facts import PRIORITY_RANK, Ticket, format_fact
-from sopilot.core.money import Money
 from sopilot.guard.policy import AllOf, Condition, Leaf
+
+from sopilot.core.money import Money
 
 OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
     "eq": operator.eq,

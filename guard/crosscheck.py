@@ -14,8 +14,9 @@ from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
 
-from sopilot.core.money import find_amounts
 from sopilot.guard.policy import Policies
+
+from sopilot.core.money import find_amounts
 
 _INLINE_MATH = re.compile(r"\$\s*\\(leq|le|geq|ge|lt|gt)\s*([\d.,]+)\s*\$")
 _MATH = {"leq": "≤", "le": "≤", "geq": "≥", "ge": "≥", "lt": "<", "gt": ">"}

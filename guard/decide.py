@@ -23,8 +23,9 @@ from typing import Any
 from sopilot.guard.conditions import Evaluation, evaluate
 from sopilot.guard.facts import Ticket, normalize_sop_id, parse_ticket
 from sopilot.guard.grant import NO_GRANT, Grant
-from sopilot.core.money import USD, Money, cents, format_amount
 from sopilot.guard.policy import MONEY_TYPES, Policies, Policy, Rule
+
+from sopilot.core.money import USD, Money, cents, format_amount
 
 Classifier = Callable[[str], "str | None"]
 

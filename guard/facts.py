@@ -15,8 +15,8 @@ from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
 from typing import Any, Literal
 
-from sopilot.core.money import USD, Money, find_amounts, parse_money
 from sopilot.core.errors import InputError
+from sopilot.core.money import USD, Money, find_amounts, parse_money
 
 PRIORITIES = ("Low", "Medium", "High", "Critical")
 PRIORITY_RANK = {name: rank for rank, name in enumerate(PRIORITIES)}
@@ -186,7 +186,7 @@ def _int(name: str, value: Any) -> int:
         value = int(value.strip())
     if isinstance(value, (float, Decimal)):
         finite = value.is_finite() if isinstance(value, Decimal) else value == value and abs(value) != float("inf")
-        if not finite or (value and (Decimal(value).adjusted() > 9 or abs(value) > _MAX_NUMBER)):
+        if not finite or (value and (Decimal(value).adjusted() > 9 or abs(Decimal(value)) > _MAX_NUMBER)):
             raise InputError(f"{name} {value!r} is not a whole number in range: {hint}")
         if value == int(value):
             value = int(value)

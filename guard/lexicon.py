@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
 from types import MappingProxyType
-from typing import Literal
+from typing import Any, Literal
 
 import snowballstemmer
 import yaml
@@ -275,7 +275,7 @@ class Lexicon:
         return frozenset(c for c, kind in self.commitment_kinds.items() if kind == "action")
 
 
-def _describe(error: dict) -> str:
+def _describe(error: Any) -> str:
     loc = ".".join(str(p) for p in error["loc"])
     if error["type"] == "extra_forbidden":
         return f"{loc}: unknown key"
@@ -348,7 +348,9 @@ def load_lexicon(path: str | Path = LEXICON_FILE) -> Lexicon:
                 p[0] for p in (*frame.terms, *(frame.companions or ()))
                 if len(p) == 1 and len(p[0]) >= 4 and len(spread[p[0]]) < 3)
     return Lexicon(
-        action_objects=MappingProxyType({k: frozenset(v) for k, v in objects.items()}), known=known, money_nouns=MappingProxyType(money_nouns), vocabulary=vocabulary, negation=_phrase_set(cues.negation), negation_exceptions=_phrase_set(cues.negation_exceptions),
+        action_objects=MappingProxyType({k: frozenset(v) for k, v in objects.items()}), known=known,
+        money_nouns=MappingProxyType(money_nouns), vocabulary=vocabulary, negation=_phrase_set(cues.negation),
+        negation_exceptions=_phrase_set(cues.negation_exceptions),
         hedge=_phrase_set(cues.hedge), offer=_phrase_set(cues.offer), condition=_phrase_set(cues.condition),
         offer_condition=_phrase_set(cues.offer_condition), temporal=_phrase_set(cues.temporal),
         review=_phrase_set(cues.review), neutral=_phrase_set(cues.neutral), frames=tuple(frames),

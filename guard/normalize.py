@@ -1,4 +1,4 @@
-"""One normalisation before every check: the text the guard reads, and the way back to the original.
+r"""One normalisation before every check: the text the guard reads, and the way back to the original.
 
 A draft can hide a promise from a reader that looks only at code points: "re\u200bfunded" with a
 zero-width space, "rеfund" with a Cyrillic "е", "**refunded**", "<b>refunded</b>", "&#36;420",
@@ -54,12 +54,18 @@ _EMPHASIS = re.compile(r"""
     | (?<![\w_]) (?P<umark>_{1,3}) (?=[^\s_]) (?P<ubody>[^\n_]{1,500}?[a-z][^\n_]{0,500}?) (?<=[^\s_]) (?P=umark)
       (?![\w_])                                                                             # _em_, not __NAME__
     """, re.VERBOSE)
-_STRAY_MARKS = re.compile(r"(?<=\w)(?:\*+|~~|`+)(?=[\w*~`])|(?<![\w*~`])(?:\*+|~~|`+)(?=\w)|(?<=\w)(?:\*+|~~|`+)(?![\w*~`])")
+_STRAY_MARKS = re.compile(r"""
+    (?<=\w) (?:\*+|~~|`+) (?=[\w*~`])        # re**funded
+    | (?<![\w*~`]) (?:\*+|~~|`+) (?=\w)      # *refunded
+    | (?<=\w) (?:\*+|~~|`+) (?![\w*~`])      # refunded*
+    """, re.VERBOSE)
 _ADJACENT_STARS = re.compile(r"(?<=\w)\*{4,6}(?=\w)")  # two bold spans that meet inside a word
 _LINK = re.compile(r"""
     !? \[ (?P<text>[^\[\]\n]{0,300}) \] \( (?P<url>[^()\s]{0,2000}) (?:\s+"[^"\n]{0,200}")? \)   # [text](https://x)
     """, re.VERBOSE)
-_HYPHEN_BREAK = re.compile(r"(?<=[a-z])-[ \t]*\r?\n[ \t]*(?=[a-z])|(?<=[A-Z])-[ \t]*\r?\n[ \t]*(?=[A-Z])")  # "re-\nfunded"
+_HYPHEN_BREAK = re.compile(r"""
+    (?<=[a-z]) - [ \t]* \r?\n [ \t]* (?=[a-z]) | (?<=[A-Z]) - [ \t]* \r?\n [ \t]* (?=[A-Z])   # "re-\nfunded"
+    """, re.VERBOSE)
 _LINE_BREAK = re.compile(r"""
     (?<=[^\s.!?:;])        # the line does not end a sentence ...
     [ \t]* \r?\n [ \t]*    # ... one line break ...
@@ -207,7 +213,13 @@ _PUNCTUATION = str.maketrans({"\u2018": "'", "\u2019": "'", "\u02bc": "'", "\u20
                               "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u2010": "-", "\u2011": "-"})
 
 
+_COMMON = frozenset("\u2018\u2019\u201c\u201d\u2013\u2014\u2026\u00a0\u2022\u00e9\u20ac\u00a3")
+
+
 def _fold_run(match: re.Match[str]) -> str:
+    if _COMMON.issuperset(match.group(0)):  # typographic punctuation, "é", "€", "£": no look-alike to fold
+        run = unicodedata.normalize("NFKC", match.group(0)).translate(_PUNCTUATION)
+        return run.replace("\u00e9", "e")
     run = unicodedata.normalize("NFKC", match.group(0)).translate(_PUNCTUATION)
     table = _confusables()
     folded = "".join(table.get(char, char) if char.isalnum() else char for char in run)

@@ -21,15 +21,15 @@ from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
 from types import MappingProxyType
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError
-
 from sopilot.guard.facts import FIELDS, PRIORITIES, FieldSpec, format_fact, normalize_role
 from sopilot.guard.lexicon import load_lexicon
-from sopilot.core.settings import Settings
+
 from sopilot.core.errors import ConfigError
+from sopilot.core.settings import Settings
 
 Outcome = Literal["automate", "escalate", "manual_review"]
 Op = Literal["eq", "ne", "in", "not_in", "lt", "le", "gt", "ge"]
@@ -90,7 +90,7 @@ def _condition_tag(value: Any) -> str:
 
 
 _Condition = Annotated[
-    Union[Annotated[_LeafModel, Tag("leaf")], Annotated[_AllModel, Tag("all")], Annotated[_AnyModel, Tag("any")]],
+    Annotated[_LeafModel, Tag("leaf")] | Annotated[_AllModel, Tag("all")] | Annotated[_AnyModel, Tag("any")],
     Discriminator(_condition_tag),
 ]
 _AllModel.model_rebuild()
@@ -429,7 +429,7 @@ def _compile_rule(model: _RuleModel, thresholds: Mapping[str, Threshold]) -> Rul
                 escalate_to=model.escalate_to, sla=model.sla, approval_required=model.approval_required,
                 remuneration=_compile_remuneration(model.remuneration, model, condition, thresholds),
                 reply=model.reply, note=model.note, actions=frozenset(model.grants.actions),
-                limits=MappingProxyType(dict(model.grants.limits)))
+                limits=MappingProxyType({str(k): v for k, v in model.grants.limits.items()}))
 
 
 def _compile(model: _FileModel, source: Path) -> Policies:
@@ -463,7 +463,7 @@ def _compile(model: _FileModel, source: Path) -> Policies:
                     effective_date=model.effective_date)
 
 
-def _describe(error: dict[str, Any]) -> str:
+def _describe(error: Any) -> str:
     loc = ""
     for part in error["loc"]:
         if isinstance(part, int):

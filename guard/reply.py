@@ -8,6 +8,7 @@ reply it builds passes `guard.check` for the same decision (a property test hold
 from __future__ import annotations
 
 from sopilot.guard.decide import Decision
+
 from sopilot.core.money import Money
 
 GREETING = "Thank you for contacting us."

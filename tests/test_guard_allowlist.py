@@ -8,14 +8,14 @@ import sys
 from decimal import Decimal
 
 import pytest
-
-from sopilot.core.errors import InputError
-from sopilot.core.settings import ROOT
 from sopilot.guard.check import MAX_REPLY_CHARS, check
 from sopilot.guard.decide import decide
 from sopilot.guard.policy import load_policies
 from sopilot.guard.reply import compose_reply
 from sopilot.guard.result import guard_ticket
+
+from sopilot.core.errors import InputError
+from sopilot.core.settings import ROOT
 
 POLICIES = load_policies(ROOT / "knowledge" / "policies.yaml")
 P = pytest.param

@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 
 import pytest
-
 from sopilot.guard.check import check
 from sopilot.guard.decide import decide
 from sopilot.guard.policy import load_policies
 from sopilot.guard.reply import compose_reply
+
 from sopilot.core.settings import ROOT
 
 POLICIES = load_policies(ROOT / "knowledge" / "policies.yaml")

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-
 from sopilot.guard.decide import decide, is_stopped
 from sopilot.guard.policy import load_policies
+
 from sopilot.core.settings import ROOT
 
 POLICIES = load_policies(ROOT / "knowledge" / "policies.yaml")

@@ -6,10 +6,10 @@ import re
 from decimal import Decimal
 
 import pytest
-
 from sopilot.guard.facts import parse_ticket
-from sopilot.core.money import Money, find_amounts, parse_money
+
 from sopilot.core.errors import InputError
+from sopilot.core.money import Money, find_amounts, parse_money
 
 P = pytest.param
 

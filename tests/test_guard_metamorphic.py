@@ -14,11 +14,11 @@ import re
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from sopilot.core.settings import ROOT
 from sopilot.guard.check import check
 from sopilot.guard.decide import decide
 from sopilot.guard.policy import load_policies
+
+from sopilot.core.settings import ROOT
 
 POLICIES = load_policies(ROOT / "knowledge" / "policies.yaml")
 CASES = [json.loads(line) for line in (ROOT / "eval" / "guard_adversarial.jsonl").read_text("utf-8").splitlines()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from sopilot.guard.normalize import normalize
 
 P = pytest.param

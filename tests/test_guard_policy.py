@@ -7,8 +7,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from sopilot.guard.policy import load_policies
+
 from sopilot.core.errors import ConfigError
 from sopilot.core.settings import ROOT
 

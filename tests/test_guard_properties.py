@@ -6,12 +6,12 @@ from decimal import Decimal
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from sopilot.guard.check import check
 from sopilot.guard.decide import decide
 from sopilot.guard.facts import PRIORITIES
 from sopilot.guard.policy import load_policies
 from sopilot.guard.result import guard_ticket
+
 from sopilot.core.settings import ROOT
 
 POLICIES = load_policies(ROOT / "knowledge" / "policies.yaml")
