@@ -93,7 +93,7 @@ def central(vectors: Any, k: int) -> list[int]:
 
 
 def key_phrases(classes: Mapping[Any, Sequence[str]], *, top: int = 5) -> dict[Any, list[str]]:
-    """The `top` c-TF-IDF phrases (one to three words) of each class of texts.
+    """The `top` c-TF-IDF phrases (one or two words) of each class of texts.
 
     A phrase inside a better-scoring phrase already chosen (`gateway` after `gateway logs`) is
     skipped, so the list names different things.
@@ -103,7 +103,7 @@ def key_phrases(classes: Mapping[Any, Sequence[str]], *, top: int = 5) -> dict[A
     names = [name for name, texts in classes.items() if any(t.strip() for t in texts)]
     if not names:
         return {name: [] for name in classes}
-    vectorizer = CountVectorizer(ngram_range=(1, 3), stop_words="english", lowercase=True,
+    vectorizer = CountVectorizer(ngram_range=(1, 2), stop_words="english", lowercase=True,
                                  token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z0-9'-]+\b")
     try:
         vectorizer.fit([t for name in names for t in classes[name]])
