@@ -192,8 +192,9 @@ def _leaks(norm: Normalized) -> list[tuple[Code, str, str]]:
 
 _WORD = re.compile(r"[^\W\d_]+")
 _ASCII_WORD = re.compile(r"[a-z]+")
-_LETTER = re.compile(r"[^\W\d_]")
+_NOT_LETTER = re.compile(r"[\W\d_]+")
 _FOREIGN_LETTER = re.compile(r"[^\W\d_a-zA-Z]")
+_FOREIGN_WORD = re.compile(r"[^\W\d_]*[^\W\d_a-zA-Z][^\W\d_]*")
 _SENTENCE_END = re.compile(r"[.!?]+(?=\s|$)|\n\s*\n")
 
 
@@ -206,8 +207,8 @@ def _language(norm: Normalized, lexicon: Lexicon) -> tuple[Code, str, str] | Non
     """
     text = norm.prose.lower()
     if not text.isascii():
-        letters = sum(1 for _ in _LETTER.finditer(text))
-        foreign = sum(1 for _ in _FOREIGN_LETTER.finditer(text))
+        letters = len(_NOT_LETTER.sub("", text))
+        foreign = len(_FOREIGN_LETTER.findall(text))
         if foreign >= 4 and foreign >= 0.3 * letters:
             return ("unsupported_language", "the draft is written in a script the guard cannot check (it reads "
                     "English only); a reply it cannot read is never passed", norm.original[:160])
@@ -217,21 +218,27 @@ def _language(norm: Normalized, lexicon: Lexicon) -> tuple[Code, str, str] | Non
         return None
     english = sum(map(lexicon.english.__contains__, words))
     other = sum(map(lexicon.other_languages.__contains__, words))
-    script = 0 if text.isascii() else sum(1 for word in words if not word.isascii())
+    script = 0 if text.isascii() else len(_FOREIGN_WORD.findall(text))
     if n >= 4 and (english / n < 0.12 or (other + script > english and (other + script) / n >= 0.2)):
         return ("unsupported_language", "the draft is not in English, which is the only language the guard can "
                 "check; a reply it cannot read is never passed", norm.original[:160])
     if other + script < 3:
         return None
+    ascii_only = text.isascii()
+    finder = _ASCII_WORD if ascii_only else _WORD
+    english_words, other_words = lexicon.english, lexicon.other_languages
     position = 0
     for end in [m.end() for m in _SENTENCE_END.finditer(text)] + [len(text)]:
-        sentence = _WORD.findall(text[position:end])
-        e = sum(map(lexicon.english.__contains__, sentence))
-        o = sum(map(lexicon.other_languages.__contains__, sentence)) + sum(1 for w in sentence if not w.isascii())
-        if len(sentence) >= 5 and o >= 3 and o > 2 * e:
+        sentence = finder.findall(text, position, end)
+        position, start = end, position
+        if len(sentence) < 5:
+            continue
+        o = sum(map(other_words.__contains__, sentence))
+        if not ascii_only:
+            o += len(_FOREIGN_WORD.findall(text, start, end))
+        if o >= 3 and o > 2 * sum(map(english_words.__contains__, sentence)):
             return ("unsupported_language", "a sentence of the draft is not in English, which is the only language "
-                    "the guard can check", norm.original_span(position, end).strip()[:200])
-        position = end
+                    "the guard can check", norm.original_span(start, end).strip()[:200])
     return None
 
 
