@@ -197,9 +197,10 @@ def read_ticket(text: str, *, budget: int = 128, count: Counter | None = None) -
     if turns is not None:
         said = _customer_turns(turns)
         read_as = "\n".join(said)
-        pieces = [Piece(text=p, weight=OTHER_TURN_WEIGHT) for p in split_pieces(read_as, budget, count)]
-        if len(said) > 1 and said[-1] not in {p.text for p in pieces}:
+        pieces = [Piece(text=p, weight=LAST_TURN_WEIGHT) for p in split_pieces(read_as, budget, count)]
+        if len(said) > 1:
             pieces.append(Piece(text=said[-1], weight=LAST_TURN_WEIGHT))
+            pieces += [Piece(text=t, weight=OTHER_TURN_WEIGHT) for t in reversed(said[:-1])]
         return ReadTicket(form="chat", read_as=read_as, pieces=_capped(pieces))
     nonblank = [x for x in lines if x.strip()]
     if len(nonblank) <= 2 and _words(text) <= SHORT_WORDS:
