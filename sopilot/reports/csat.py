@@ -169,7 +169,7 @@ def read_csv(path: str | Path, *, text: str | None = None) -> list[CsatScore]:
     if missing:
         raise InputError(f"CSAT file {str(path)!r} lacks the column(s) {missing}: the header row must name "
                          f"{', '.join(REQUIRED_COLUMNS)} (optional: {', '.join(OPTIONAL_COLUMNS)}); it has {header}")
-    scores = []
+    scores: list[CsatScore] = []
     for row in reader:
         if len(scores) >= MAX_ROWS:
             raise InputError(f"CSAT file {str(path)!r} has more than {MAX_ROWS} rows: split it and import each part")

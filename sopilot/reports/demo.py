@@ -249,7 +249,6 @@ def generate(*, weeks: int = 6, end_week: str | None = None, seed: int = 7, know
     events: list[Any] = []
     counter = {"ticket": 0}
     counts = {"gap": 0, "near": 0, "kb_gap": 0, "kb_small": 0, "kb_review": 0}
-    wrong_kind = next((k for k in ("wrong_sop", "sop_marked_wrong") if k in audit.KINDS), None)
 
     def ticket(at: dt.datetime, *, policy: str | None, message: str, facts: dict[str, Any], agent: str,
                action: str, reply: str | None = None, justification: str | None = None,
@@ -275,12 +274,8 @@ def generate(*, weeks: int = 6, end_week: str | None = None, seed: int = 7, know
         later = at + dt.timedelta(minutes=rng.randint(4, 90))
         text = reply or result.reply
         if action == "wrong_sop":
-            if wrong_kind:
-                events.append(dataclasses.replace(suggestion, kind=wrong_kind, created_at=later, reply=None,
-                                                  detail={"wrong_sop": True}))
-            else:
-                events.append(dataclasses.replace(suggestion, kind="suggestion_made", created_at=later,
-                                                  detail={**suggestion.detail, "wrong_sop": True}))
+            events.append(dataclasses.replace(suggestion, kind="wrong_sop", created_at=later, reply=None,
+                                              detail={"wrong_sop": True, "relevant": []}))
             later += dt.timedelta(minutes=rng.randint(3, 30))
             action = "edited"
         verdict = check(text, result.decision)
@@ -290,7 +285,8 @@ def generate(*, weeks: int = 6, end_week: str | None = None, seed: int = 7, know
             events.append(dataclasses.replace(suggestion, kind="reply_overridden", justification=justification,
                                               detail={}, **common))
         elif action in ("as_is", "edited"):
-            events.append(dataclasses.replace(suggestion, kind="reply_sent", send_mode=action, detail={}, **common))
+            events.append(dataclasses.replace(suggestion, kind="reply_sent", detail={}, **common,
+                                              send_mode="edited" if action == "edited" else "as_is"))
         if score is None and rng.random() < 0.7:
             score = rng.choices((5, 4, 3, 2, 1), weights=(45, 30, 12, 8, 5))[0]
         if score is not None:

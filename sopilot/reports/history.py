@@ -165,7 +165,7 @@ def load_tickets(settings, period: Period | None = None) -> list[TicketRecord]:
     """
     from sopilot import audit
 
-    events = audit.open_log(settings).iter_all()
+    events: Iterable[Any] = audit.open_log(settings).iter_all()
     if period is not None:
         events = _within(events, period.start, period.end + LATE_EVENTS)
     records = tickets_from_events(events)

@@ -250,6 +250,7 @@ def analyse_overrides(records: list[TicketRecord], period: Period, settings) -> 
         for index, record in enumerate(items):
             group = groups[label_of[policy][index]]
             defects = sorted(TEXT_DEFECTS & set(record.violations))
+            category: Category
             if group.gap:
                 category, why = "Policy Gap", (f"one of {group.count} similar overrides of {policy} by "
                                                f"{len(group.agents)} agents")

@@ -98,6 +98,7 @@ def key_phrases(classes: Mapping[Any, Sequence[str]], *, top: int = 5) -> dict[A
     A phrase inside a better-scoring phrase already chosen (`gateway` after `gateway logs`) is
     skipped, so the list names different things.
     """
+    import numpy as np
     from sklearn.feature_extraction.text import CountVectorizer
 
     names = [name for name, texts in classes.items() if any(t.strip() for t in texts)]
@@ -111,13 +112,13 @@ def key_phrases(classes: Mapping[Any, Sequence[str]], *, top: int = 5) -> dict[A
         return {name: [] for name in classes}
     vocabulary = vectorizer.get_feature_names_out()
     per_class = []
-    totals = None
+    totals = np.zeros(len(vocabulary))
     for name in names:
         counts = vectorizer.transform(classes[name])
         doc_share = (counts > 0).sum(axis=0).A1 / max(1, counts.shape[0])
         frequency = counts.sum(axis=0).A1
         per_class.append((doc_share, frequency))
-        totals = frequency if totals is None else totals + frequency
+        totals = totals + frequency
     words = [sum(len(t.split()) for t in classes[name]) for name in names]
     mean_words = sum(words) / len(words)
     result: dict[Any, list[str]] = {name: [] for name in classes}
