@@ -77,7 +77,8 @@ def test_two_ingests_at_once_both_finish_and_the_pointer_names_a_live_collection
     other = tmp_path / "other"
     shutil.copytree(knowledge, other)
     _edit(other, 2)
-    runs = [subprocess.Popen([sys.executable, "-m", "sopilot", "ingest", *paths], env=_env(settings),
+    env = {**_env(settings), "SOPILOT_INGEST_WAIT": "600"}  # the second waits for the first, however slow
+    runs = [subprocess.Popen([sys.executable, "-m", "sopilot", "ingest", *paths], env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
             for paths in ([], [str(other / "changing.md")])]
     results = [(p.wait(timeout=300), p.stderr.read()) for p in runs]
