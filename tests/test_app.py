@@ -236,6 +236,60 @@ def test_emergency_stop_turns_automation_into_manual_review(own_data):
     assert [e.kind for e in events("decision_changed")] == ["decision_changed"]
 
 
+def test_a_bad_fact_is_reported_and_the_decision_kept(env):
+    at = ask(app().run(), "customer double charged $180, can I refund?")
+    at.sidebar.text_input(key="fact_0_amount").set_value("a lot").run()
+    assert not at.exception
+    assert any("amount 'a lot' is not an amount of money" in e.value for e in at.sidebar.error)
+
+
+def test_the_fields_shown_are_those_of_the_matched_policy(env):
+    at = ask(app().run(), "I cancelled my subscription 10 days after paying, I want my money back")
+    assert at.sidebar.selectbox(key="policy_0").value == "A.2"
+    keys = {w.key for w in [*at.sidebar.selectbox, *at.sidebar.text_input, *at.sidebar.number_input]}
+    assert {"fact_0_priority", "fact_0_amount", "fact_0_days_since_payment"} <= keys
+    assert "fact_0_tenure_months" not in keys
+    at.sidebar.selectbox(key="policy_0").set_value("I.2").run()
+    keys = {w.key for w in at.sidebar.number_input}
+    assert {"fact_0_tenure_months", "fact_0_failed_payments", "fact_0_plan_months"} <= keys
+
+
+def test_follow_up_keeps_the_ticket_and_its_facts(env):
+    at = ask(app().run(), "customer double charged $120 on the March invoice")
+    at.sidebar.selectbox(key="fact_0_priority").set_value("Medium").run()
+    assert "Automate" in card(at)
+    at = ask(at, "can I refund it right away?")
+    no_errors(at)
+    assert "Automate" in card(at) and "A.1" in card(at)
+    assert at.sidebar.selectbox(key="fact_0_priority").value == "Medium"
+    assert len({e.ticket_id for e in events("suggestion_made")}) == 1
+
+
+def test_an_llm_draft_names_the_model_and_a_promising_one_is_not_used(env, monkeypatch):
+    import json
+
+    from llm_server import ScriptedLLM, reply
+
+    words = {"greeting": "Hi Maria,", "opening": "Thank you for getting in touch about the duplicate charge.",
+             "closing": "Kind regards,\nThe Support Team"}
+    with ScriptedLLM() as llm:
+        llm.enqueue(reply(json.dumps(words)),
+                    reply(json.dumps({**words, "opening": "Good news: I have refunded the full $420 to your card."})))
+        for name, value in {"SOPILOT_LLM_MODEL": "scripted-model", "OPENAI_BASE_URL": llm.url,
+                            "SOPILOT_LLM_TIMEOUT": "5", "SOPILOT_LLM_RETRIES": "0"}.items():
+            monkeypatch.setenv(name, value)
+        at = ask(app().run(), "Customer was charged $420 twice for the same invoice")
+        no_errors(at)
+        assert any("Drafted by model scripted-model" in c.value for c in at.caption)
+        assert reply_box(at).value.startswith("Hi Maria,") and "Billing Specialist" in reply_box(at).value
+        at = ask(at, "any news on the $420?")
+    no_errors(at)
+    assert any("the LLM failed" in c.value and "unauthorized_refund" in c.value for c in at.caption)
+    assert "refunded" not in reply_box(at).value and "Billing Specialist" in reply_box(at).value
+    for event in events("suggestion_made"):
+        assert event.verdict == "pass" and "refunded the full" not in event.reply
+
+
 def test_no_matching_sop_names_the_policy_exception_queue(env):
     at = ask(app().run(), "Can you recommend a good pizza place near the office?")
     no_errors(at)

@@ -300,6 +300,10 @@ def _set_policy(policy: str | None, settings, *, wrong: bool) -> None:
     _redo(settings, changed={"policy": [before.sop_id if before else None, policy]})
 
 
+def _choose_policy(key: str, settings) -> None:
+    _set_policy(st.session_state[key], settings, wrong=True)
+
+
 def _confirm(names: list[str], settings) -> None:
     from sopilot import audit
 
@@ -488,7 +492,7 @@ def _facts_panel(state: dict, settings, policies) -> None:
         options.insert(1, chosen)
     key = f"policy_{n}"
     st.selectbox("Policy", options, index=options.index(chosen), key=key,
-                 on_change=lambda: _set_policy(st.session_state[key], settings, wrong=True),
+                 on_change=_choose_policy, args=(key, settings),
                  format_func=lambda p: "— no SOP matched —" if p is None else
                  f"{p} · {policies.policies[p].title}" if p in policies.policies else p)
     if state["error"]:
@@ -506,7 +510,7 @@ def _facts_panel(state: dict, settings, policies) -> None:
             icon = ":material/person:" if source == "agent" else ":material/format_quote:"
             st.caption(f"{icon} {SOURCE_LABELS[source]} · “{evidence}”")
     st.text_area("Agent note", key=f"note_{n}", value=state["note"], height=68,
-                 on_change=lambda: _set_note(f"note_{n}", settings),
+                 on_change=_set_note, args=(f"note_{n}", settings),
                  help="Facts you know from your own checks (“identity verified”, “priority high”).")
 
 
