@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import base64
 import json
 import os
@@ -60,10 +61,11 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
 
 
-def summary(latencies: list[float], errors: int, seconds: float) -> dict:
+def summary(latencies: list[float], errors: list, seconds: float) -> dict:
+    kinds = dict(collections.Counter(str(e) for e in errors))
     if not latencies:
-        return {"n": 0, "errors": errors}
-    return {"n": len(latencies), "errors": errors, "rps": round(len(latencies) / seconds, 2),
+        return {"n": 0, "errors": len(errors), "error_kinds": kinds}
+    return {"n": len(latencies), "errors": len(errors), "error_kinds": kinds, "rps": round(len(latencies) / seconds, 2),
             "p50_ms": round(pct(latencies, 50), 1), "p95_ms": round(pct(latencies, 95), 1),
             "p99_ms": round(pct(latencies, 99), 1), "max_ms": round(max(latencies), 1),
             "mean_ms": round(statistics.fmean(latencies), 1)}
@@ -100,7 +102,7 @@ async def open_loop(base: str, key: str, rate: float, seconds: float, offsets: l
             tasks.append(asyncio.create_task(one(client, pool[i % len(pool)], latencies, errors)))
         await asyncio.gather(*tasks)
         elapsed = max(schedule[-1], time.perf_counter() - start) if schedule else 1
-    return summary(latencies, len(errors), elapsed)
+    return summary(latencies, errors, elapsed)
 
 
 async def closed_loop(base: str, key: str, inflight: int, seconds: float) -> dict:
@@ -120,7 +122,7 @@ async def closed_loop(base: str, key: str, inflight: int, seconds: float) -> dic
         start = time.perf_counter()
         await asyncio.gather(*(worker(w) for w in range(inflight)))
         elapsed = time.perf_counter() - start
-    return {"inflight": inflight, **summary(latencies, len(errors), elapsed)}
+    return {"inflight": inflight, **summary(latencies, errors, elapsed)}
 
 
 def start_service(env: dict, port: int, log: Path) -> tuple[subprocess.Popen, float]:
@@ -205,11 +207,16 @@ def rt_phase(env: dict, tmp: Path, n: int) -> dict:
     return results
 
 
+class _Done(Exception):
+    """The quick check is over."""
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=30.0, help="length of each load phase")
     parser.add_argument("--rt", action="store_true", help="also measure Request Tracker (needs RT 5 installed)")
     parser.add_argument("--rt-tickets", type=int, default=10)
+    parser.add_argument("--only-fixed", action="store_true", help="only phases 1 and 2 (a quick check)")
     args = parser.parse_args(argv)
 
     from sopilot.identity import KeyStore
@@ -230,12 +237,16 @@ def main(argv: list[str] | None = None) -> int:
         try:
             asyncio.run(open_loop(base, key, rate=10, seconds=5))  # warm-up, not counted
             report["fixed_10_rps"] = asyncio.run(open_loop(base, key, rate=10, seconds=args.seconds))
+            if args.only_fixed:
+                raise _Done
             agents, period = 50, 30.0
             offsets = sorted((a * period / agents) + r * period for a in range(agents)
                              for r in range(max(1, int(args.seconds * 2 // period))))
             report["agents_50_every_30s"] = asyncio.run(open_loop(base, key, rate=0, seconds=0, offsets=offsets))
             report["ceiling"] = [asyncio.run(closed_loop(base, key, inflight, min(args.seconds, 20)))
                                  for inflight in (1, 2, 4, 8)]
+        except _Done:
+            pass
         finally:
             stop(proc)
         if args.rt:

@@ -90,6 +90,8 @@ SETTINGS: tuple[Setting, ...] = (
             help="Seconds before one call to the helpdesk (a comment, a ticket read) is abandoned."),
     Setting(name="helpdesk_retries", env="SOPILOT_HELPDESK_RETRIES", type=int, default=3,
             help="Retries, with backoff, of a helpdesk call that failed or timed out."),
+    Setting(name="service_concurrency", env="SOPILOT_SERVICE_CONCURRENCY", type=int, default=4,
+            help="Suggestions the service computes at once; more wait their turn (past the cores they only slow down)."),
     Setting(name="report_similarity", env="SOPILOT_REPORT_SIMILARITY", type=float, default=0.55,
             help="Reports (handbook L.1, L.2): texts whose average cosine similarity reaches this form one group."),
     Setting(name="low_match_probability", env="SOPILOT_LOW_MATCH_PROBABILITY", type=float, default=0.5,
@@ -147,6 +149,7 @@ class Settings:
     rt_poll_seconds: float = 0.0
     helpdesk_timeout: float = 5.0
     helpdesk_retries: int = 3
+    service_concurrency: int = 4
     report_similarity: float
     low_match_probability: float
     csat_low_score: int

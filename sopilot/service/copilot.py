@@ -8,9 +8,11 @@ suggestion was decided under, and that verdict is what the audit log keeps.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import json
+import threading
 from collections.abc import Iterator, Mapping
 from typing import Any, Literal
 
@@ -90,6 +92,11 @@ class Copilot:
     def __init__(self, settings: Settings, *, store: ServiceStore | None = None) -> None:
         self.settings = settings
         self.store = store or open_store(settings)
+        # Past the cores, more pipelines at once only share them worse: a burst waits its turn instead.
+        self._turns = threading.BoundedSemaphore(max(1, settings.service_concurrency))
+        # SQLite lets one writer in at a time and its busy wait is unfair: under a burst some writers starved
+        # for the whole busy timeout (30 s). Writes of this process therefore take turns here first.
+        self._writes = threading.Lock() if settings.audit_url.startswith("sqlite") else contextlib.nullcontext()
 
     # ---- suggestions ---------------------------------------------------------------------------
 
@@ -99,7 +106,8 @@ class Copilot:
         require(identity, "suggest")
         from sopilot.suggest.pipeline import suggest
 
-        suggestion = suggest(ticket, self.settings)
+        with self._turns:
+            suggestion = suggest(ticket, self.settings)
         return self._keep(suggestion.to_json(), ticket, identity=identity, ticket_id=ticket_id)
 
     def _keep(self, document: dict[str, Any], ticket: Mapping[str, Any], *, identity: Identity,
@@ -107,15 +115,17 @@ class Copilot:
         suggestion_id = self.store.new_id()
         ticket_id = ticket_id or _ticket_id(ticket)
         document = {**document, "suggestion_id": suggestion_id, "ticket_id": ticket_id}
-        self.store.put(suggestion_id=suggestion_id, agent=identity.name, ticket_id=ticket_id, ticket=ticket,
-                       document=document)
+        with self._writes:
+            self.store.put(suggestion_id=suggestion_id, agent=identity.name, ticket_id=ticket_id, ticket=ticket,
+                           document=document)
         base = _suggestion_event(document, ticket, agent=identity.name, suggestion_id=suggestion_id,
                                  ticket_id=ticket_id)
         events = [base]
         if (document.get("guard") or {}).get("verdict") == "blocked":
             events.append(dataclasses.replace(base, kind="reply_blocked", reply=(document.get("draft") or {}).get("text"),
                                               detail={**base.detail, "replacement": document.get("reply")}))
-        audit.record(self.settings, *events)
+        with self._writes:
+            audit.record(self.settings, *events)
         return document
 
     def stream(self, ticket: Mapping[str, Any], identity: Identity, *, ticket_id: str | None = None
@@ -157,7 +167,8 @@ class Copilot:
             event = dataclasses.replace(base, kind=kind, reply=None, verdict=None, violations=(),
                                         detail={**base.detail, "feedback": "wrong_sop", "right_sop_id": sop_id,
                                                 "justification": justification})
-            recorded = audit.record(self.settings, event)[0]
+            with self._writes:
+                recorded = audit.record(self.settings, event)[0]
             return self._answer(recorded, suggestion_id, action, identity, stored, None, (), justification, sop_id)
         final = text if (text or "").strip() else reply
         checked = self._check(stored, decision, final)
@@ -171,7 +182,8 @@ class Copilot:
             mode = "as_is" if final.strip() == reply.strip() else "edited"
             event = dataclasses.replace(base, kind="reply_sent", reply=final, verdict=verdict, violations=codes,
                                         send_mode=mode, detail={**detail, "feedback": action})
-        recorded = audit.record(self.settings, event)[0]
+        with self._writes:
+            recorded = audit.record(self.settings, event)[0]
         return self._answer(recorded, suggestion_id, action, identity, stored, final, violations,
                             justification, sop_id)
 
@@ -276,8 +288,9 @@ class Copilot:
         if not stopped and policy in self.settings.env_stopped:
             raise InputError(f"{policy} is stopped by SOPILOT_STOPPED_POLICIES: lift it there and restart")
         set_stopped(self.settings.data_dir, policy, stopped)
-        audit.record_emergency_stop(self.settings, policy=policy, stopped=stopped, agent=identity.name,
-                                    justification=reason.strip())
+        with self._writes:
+            audit.record_emergency_stop(self.settings, policy=policy, stopped=stopped, agent=identity.name,
+                                        justification=reason.strip())
         return {"policy": policy, "stopped": policy in self.settings.stopped, **self.stops(identity)}
 
     # ---- audit ---------------------------------------------------------------------------------
