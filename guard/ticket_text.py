@@ -144,7 +144,9 @@ def _phrase(text: str) -> re.Pattern:
 
 
 def _norm_words(text: str) -> str:
-    return re.sub(r"(?<=\w)-(?=\w)", " ", text.lower().replace("’", "'"))
+    """Lower case, hyphens and brackets read as spaces: "Read-only (certified)" → "read only  certified "."""
+    text = re.sub(r"(?<=\w)-(?=\w)", " ", text.lower().replace("’", "'"))
+    return re.sub(r"[()\[\]]", " ", text)
 
 
 @functools.cache

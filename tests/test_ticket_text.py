@@ -48,6 +48,10 @@ def facts(text: str, **kw) -> dict:
                  id="tier and priority"),
     pytest.param("no legal hold, no pending transactions, identity is verified",
                  {"legal_hold": False, "pending_transactions": False, "identity_verified": True}, id="erasure"),
+    pytest.param("Identity has not been verified yet and there are pending transactions",
+                 {"identity_verified": False, "pending_transactions": True}, id="not yet verified"),
+    pytest.param("Partner engineer (certified) requests write access for 2 hours",
+                 {"engineer_certified": True, "access": "write", "access_hours": Decimal("2")}, id="in brackets"),
     pytest.param("Invoice #4521 for ticket T-1234 was wrong", {}, id="ids are no counts"),
     pytest.param("I paid $40 for 2 items", {"amount": "USD 40"}, id="a price is no count of days"),
 ])
