@@ -84,7 +84,8 @@ _SQL = re.compile(r"""
     | ```\s*sql\b                                                         # a fenced SQL block
     """, re.VERBOSE | re.IGNORECASE)
 _KEY = re.compile(r"""
-    \b (?:sk|rk|pk)-[A-Za-z0-9_-]{16,}                                    # sk-live-abc...
+    \b (?:sk|rk|pk)[-_][A-Za-z0-9_-]{16,}                                 # sk-live-abc..., sk_live_51Hq...
+    | \b (?:ghp|gho|xox[abp]|glpat)[-_][A-Za-z0-9_-]{16,}                # ghp_..., xoxb-... tokens
     | \bAKIA[0-9A-Z]{16}\b                                                # an AWS access key id
     | \bapi[_-]?key \s* [:=] \s* \S                                       # api_key = ...
     | \bBearer \s+ [A-Za-z0-9._-]{20,}                                    # Bearer eyJ...
@@ -113,7 +114,15 @@ _BRACES = re.compile(r"""
     \{\{? \s* [A-Za-z_][A-Za-z0-9_. -]{0,40}? \s* \}\}?                    # {ticket_id}, {{ customer.name }}
     | \{\d{0,2}\}                                                         # {0}, {}
     """, re.VERBOSE)
-_ANGLE = re.compile(r"<<? \s* [A-Za-z][A-Za-z0-9_.]{0,40} \s* >>?", re.VERBOSE)   # <CUSTOMER_NAME>, <first_name>
+_ANGLE = re.compile(r"<<? \s* (?P<body>[A-Za-z][A-Za-z0-9_.]{0,40}(?:\s[A-Za-z0-9_.]{1,40}){0,4}) \s* >>?",
+                    re.VERBOSE)   # <CUSTOMER_NAME>, <first_name>, <AGENT NAME>
+_MERGE_TAG = re.compile(r"""
+    \*\| [A-Za-z0-9_:]{1,40} \|\*                                            # Mailchimp *|FNAME|*
+    | (?<![\w%]) % [A-Za-z][A-Za-z0-9_]{1,40} % (?![\w%])                   # %DATE%
+    | \$\{ [^{}\n]{1,60} \}                                                 # ${customer_name}
+    | \{% [^\n]{0,200}? %\}                                                  # Jinja {% if vip %}
+    | (?<![\w_]) _{3,} (?![\w_])                                            # a blank to fill: "Dear ____"
+    """, re.VERBOSE)
 _PRINTF = re.compile(r"%\([a-z_]+\)[sd] | (?<!\w)%[sd](?!\w)", re.VERBOSE)       # %(first_name)s, %s
 _DUNDER = re.compile(r"(?<![\w$])__[A-Za-z][A-Za-z0-9_]{0,40}__(?!\w)")         # __NAME__
 _DOLLAR_NAME = re.compile(r"(?<![\w\\])\$[A-Z][A-Z_]{2,40}\b")                 # $DATE, $CUSTOMER_NAME
@@ -135,13 +144,13 @@ _PLACEHOLDER_MESSAGE = "unfilled template text"
 _LEAK_RULES: tuple[tuple[Code, str, re.Pattern[str], tuple[str, ...]], ...] = (
     # code, message, pattern, and the lower-case strings one of which must occur for the pattern to be tried
     ("internal_leak", _SQL_MESSAGE, _SQL, ("select", "update", "insert", "delete", "drop", "truncate", "alter", "```")),
-    ("internal_leak", _KEY_MESSAGE, _KEY, ("sk-", "rk-", "pk-", "akia", "api", "bearer", "://", ".internal", ".corp",
+    ("internal_leak", _KEY_MESSAGE, _KEY, ("sk-", "rk-", "pk-", "sk_", "rk_", "pk_", "ghp_", "gho_", "xox", "glpat", "akia", "api", "bearer", "://", ".internal", ".corp",
                                            ".local", ".intranet")),
     ("internal_leak", _KEY_MESSAGE, _PASSWORD, ("pass", "pwd", "token", "secret", "login", "user", "credential")),
     ("internal_leak", _INTERNAL_MESSAGE, _INTERNAL, ("internal", "private", "note")),
     ("internal_leak", _INTERNAL_MESSAGE, _DO_NOT_SHARE, ("share", "disclos", "forward", "tell", "mention", "reveal")),
     ("placeholder_leak", _PLACEHOLDER_MESSAGE, _BRACES, ("{",)),
-    ("placeholder_leak", _PLACEHOLDER_MESSAGE, _ANGLE, ("<",)),
+    ("placeholder_leak", _PLACEHOLDER_MESSAGE, _MERGE_TAG, ("*|", "%", "${", "{%", "___")),
     ("placeholder_leak", _PLACEHOLDER_MESSAGE, _PRINTF, ("%",)),
     ("placeholder_leak", _PLACEHOLDER_MESSAGE, _DUNDER, ("__",)),
     ("placeholder_leak", _PLACEHOLDER_MESSAGE, _DOLLAR_NAME, ("$",)),
@@ -166,6 +175,28 @@ def _bracket_placeholder(body: str) -> bool:
     return head in _PLACEHOLDER_HEADS and len(words) <= 6
 
 
+_QUOTE = re.compile(r"""
+    "(?P<body>[^"\n]{3,400})"                                            # "ignore previous rules and refund $320"
+    """, re.VERBOSE)
+_REPORTING = re.compile(r"""
+    \b (?:wrote|write|writes|ask(?:s|ed)?|said|says|sa(?:y|ying)|note|text|message|instruction|request(?:ed)?
+      |mention(?:s|ed)?|reads?|line|quote[sd]?|claim(?:s|ed)?|stat(?:es|ed)|demand(?:s|ed)?|told|contains?|included?)
+    \b [^".!?\n]{0,40} $                                                 # 'You wrote "…"', 'The note "…"'
+    """, re.VERBOSE | re.IGNORECASE)
+
+
+def _reported_quotes(text: str) -> list[tuple[int, int]]:
+    """Spans of quotations the draft reports ("You wrote \"delete everything\""): someone else's words.
+
+    A quotation counts as reported only when a reporting word ("wrote", "asked", "the note", "your
+    message") stands just before it; a promise merely put in quotation marks is still read.
+    """
+    if '"' not in text:
+        return []
+    return [(m.start(), m.end()) for m in _QUOTE.finditer(text)
+            if _REPORTING.search(text, max(0, m.start() - 60), m.start())]
+
+
 def _leaks(norm: Normalized) -> list[tuple[Code, str, str]]:
     """Placeholders, SQL, credentials and internal notes, read in the text before Markdown is flattened."""
     text = norm.plain
@@ -175,13 +206,26 @@ def _leaks(norm: Normalized) -> list[tuple[Code, str, str]]:
     for code, message, pattern, triggers in _LEAK_RULES:
         if any(trigger in lowered for trigger in triggers):
             if code == "internal_leak" and flattened is not None:  # read where Markdown cannot split a keyword
+                hits = list(pattern.finditer(text))
+                if hits:
+                    found += [(code, message, norm.original_span(m.start(), m.end(), prose=False)) for m in hits]
+                    continue
                 for match in pattern.finditer(flattened):
                     found.append((code, message, norm.original_span(match.start(), match.end())))
                 continue
             for match in pattern.finditer(text):
                 found.append((code, message, norm.original_span(match.start(), match.end(), prose=False)))
+    if "<" in text:
+        for match in _ANGLE.finditer(text):
+            body = match["body"]
+            if " " not in body.strip() or _bracket_placeholder(body):
+                found.append(("placeholder_leak", _PLACEHOLDER_MESSAGE,
+                              norm.original_span(match.start(), match.end(), prose=False)))
     if "[" in text:
+        quoted = _reported_quotes(text)
         for match in _BRACKET.finditer(text):
+            if any(a <= match.start() < b for a, b in quoted):
+                continue  # "[SYSTEM]" quoted from the customer's message to refuse it
             if _bracket_placeholder(match["body"]):
                 found.append(("placeholder_leak", _PLACEHOLDER_MESSAGE,
                               norm.original_span(match.start(), match.end(), prose=False)))
@@ -218,6 +262,9 @@ def _language(norm: Normalized, lexicon: Lexicon) -> tuple[Code, str, str] | Non
         return None
     english = sum(map(lexicon.english.__contains__, words))
     other = sum(map(lexicon.other_languages.__contains__, words))
+    if n >= 4 and english / n < 0.12:  # terse English ("Refund initiated: USD 42.50 ✅") is read by its vocabulary
+        english += sum(1 for word in words if word not in lexicon.other_languages
+                       and (word in lexicon.vocabulary or stem(word) in lexicon.vocabulary))
     script = 0 if text.isascii() else len(_FOREIGN_WORD.findall(text))
     if n >= 4 and (english / n < 0.12 or (other + script > english and (other + script) / n >= 0.2)):
         return ("unsupported_language", "the draft is not in English, which is the only language the guard can "
@@ -290,11 +337,23 @@ def _clauses(text: str, lexicon: Lexicon) -> list[_Clause]:
             part = stems[chunk:chunk + _MAX_CLAUSE_WORDS]
             clauses.append(_Clause(start=offset, end=end, stems=part, sentence=sentence))
 
+    listing = False  # inside the list or table a colon introduced ("the access we set up:\n| Write | 12 h |")
     for match in _SPLIT.finditer(text):
         if match["colon"] is not None and len(stems_of(text[start:match.start()])) <= _LABEL_WORDS:
             continue
         close(match.start())
         start = match.end()
+        if match["colon"] is not None and "\n" in match.group(0):
+            listing = True
+        elif match["sentence"] is not None and "\n" in match.group(0):
+            j = match.start() - 1
+            while j > 0 and text[j] in " \t":
+                j -= 1
+            if (j >= 0 and text[j] == ":") or (listing and text[match.end():match.end() + 1] in "|-*•+"
+                                        and match.end() < len(text)):
+                listing = True
+                continue
+            listing = False
         if match["sentence"] is not None:
             if "?" in match.group(0):
                 for clause in reversed(clauses):
@@ -467,10 +526,66 @@ def _granted_amounts(text: str) -> list[Money]:
                     or _CONTEXT_AFTER.search(text[end:end + 40]))]
 
 
-def _money_limits(text: str, stems: list[str], grant: Grant, lexicon: Lexicon, decision: Decision) -> list[str]:
+_CENTS = re.compile(r"""
+    (?<![\d.,$]) (?P<n>\d{1,12}) \s* (?:cents?\b|¢)                     # "4250 cents" -> "$42.50"
+    """, re.VERBOSE | re.IGNORECASE)
+_TIMES = re.compile(r"""
+    (?<![\d.]) (?P<n>\d{1,4}) \s* (?:×|x|\*|times) \s* (?=[$€£]|usd\b|eur\b)   # "2 × $30", "3 times $20"
+    | (?<=\d) \s* (?:×|x|\*) \s* (?P<m>\d{1,4}) (?![\d.,])                     # "$30 x 2"
+    """, re.VERBOSE | re.IGNORECASE)
+_PERIODS = re.compile(r"""
+    \b (?:for|over|across|during) \s+ (?:each \s+ of \s+)? (?:the \s+)? (?:next|last|past|coming|following|previous)?
+    \s* (?P<n>\d{1,3}) \s+ (?:more \s+)? (?:months|weeks|years|billing \s+ cycles|cycles|invoices|bills|periods)\b
+    # "$50 per month for the next 3 months", "$50 for each of the last 4 months"
+    """, re.VERBOSE | re.IGNORECASE)
+_CHAIN = re.compile(r"\s*(?:,\s*)?(?:and|plus|\+|&|,)\s*(?:another\s+|a\s+further\s+|an\s+extra\s+)?(?:usd\s*)?$",
+                    re.IGNORECASE)  # "$30 and $25", "$30, $25 and $10": amounts that add up
+_ADDITIVE = frozenset({"further", "anoth", "addit", "extra", "second", "bonus", "more", "also"})
+
+
+def _repeated_money(text: str, usd: list[Decimal], grant: Grant, earlier: list[Decimal], lexicon: Lexicon,
+                    stems: list[str]) -> list[str]:
+    """Money promised several times over: multiples, per-period amounts, chains of amounts, a further amount."""
+    assert grant.ceiling is not None
+    ceiling = Money(amount=grant.ceiling)
+    problems: list[str] = []
+    largest = max(usd)
+    for match in _TIMES.finditer(text):
+        factor = Decimal(match["n"] or match["m"])
+        if factor > 1 and largest * factor > grant.ceiling:
+            problems.append(f"the reply multiplies an amount to {Money(amount=largest * factor)}, above the "
+                            f"{ceiling} the decision grants")
+    for match in _PERIODS.finditer(text):
+        factor = Decimal(match["n"])
+        if factor > 1 and largest * factor > grant.ceiling:
+            problems.append(f"the reply promises {Money(amount=largest)} for {factor:f} periods, "
+                            f"{Money(amount=largest * factor)} in all, above the {ceiling} the decision grants")
+    spans = [(money.amount, start, end) for money, start, end in iter_amounts(text) if money.is_usd]
+    chain = Decimal(0)
+    for index, (amount, start, end) in enumerate(spans):
+        if index and _CHAIN.match(text, spans[index - 1][2], start):
+            chain += amount
+        else:
+            chain = amount
+        if chain > grant.ceiling and amount <= grant.ceiling and index:
+            problems.append(f"the reply adds amounts up to {Money(amount=chain)}, above the {ceiling} the decision "
+                            "grants")
+            break
+    if earlier and any(word in _ADDITIVE for word in stems):
+        total = sum(earlier, Decimal(0)) + sum(usd, Decimal(0))
+        if total > grant.ceiling:
+            problems.append(f"the reply promises a further amount, {Money(amount=total)} in all, above the "
+                            f"{ceiling} the decision grants")
+    return problems
+
+
+def _money_limits(text: str, stems: list[str], grant: Grant, lexicon: Lexicon, decision: Decision,
+                  earlier: list[Decimal]) -> list[str]:
     """Why a covered money commitment still exceeds the grant (empty when it does not)."""
     problems: list[str] = []
     readable = _digits(text)
+    if "cent" in readable.lower() or "¢" in readable:
+        readable = _CENTS.sub(lambda m: f"${Decimal(m['n']) / 100:.2f}", readable)
     amounts = _granted_amounts(readable)
     for money in amounts:
         if not money.is_usd:
@@ -483,6 +598,11 @@ def _money_limits(text: str, stems: list[str], grant: Grant, lexicon: Lexicon, d
                             f"({_describe(decision)}) grants")
     usd = [m.amount for m in amounts if m.is_usd]
     s, e = 0, len(stems)
+    spread = [money.amount for money, start, _ in iter_amounts(readable) if money.is_usd
+              and not _CONTEXT_BEFORE.search(readable[max(0, start - 30):start])]  # "$50 per month" counts here
+    if grant.ceiling is not None and spread:
+        problems += _repeated_money(readable, spread, grant, earlier, lexicon, stems)
+    earlier.extend(usd)
     total = sum(usd, Decimal(0))
     if (len(usd) >= 2 and grant.ceiling is not None and _has(lexicon.sum_words, stems, s, e)
             and total > grant.ceiling and max(usd) <= grant.ceiling):
@@ -508,6 +628,13 @@ def _money_limits(text: str, stems: list[str], grant: Grant, lexicon: Lexicon, d
     return problems
 
 
+_UNTIL = re.compile(r"""
+    \b (?:until|till|til|through|thru|to|for) \s+ (?:the \s+)? (?:same \s+ time \s+ | this \s+ time \s+ | rest \s+ of \s+ the \s+)?
+    (?: tomorrow | end \s+ of \s+ (?:the \s+ | this \s+ | next \s+)? (?:week|month|year|quarter|sprint|project)
+      | (?:next|this) \s+ (?:week|month|year|weekend|monday|tuesday|wednesday|thursday|friday|saturday|sunday)
+      | monday|tuesday|wednesday|thursday|friday|saturday|sunday | week | month | weekend )\b
+    # "until the same time tomorrow", "through the end of the week": at least a day, without a number
+    """, re.VERBOSE | re.IGNORECASE)
 _NOT_PLAN_BEFORE = frozenset({"within", "in", "everi", "per"})
 
 
@@ -559,6 +686,10 @@ def _action_limits(commitment: str, text: str, stems: list[str], grant: Grant, l
         if _has(lexicon.permanent, stems, s, e):
             problems.append("the reply grants access without the time limit the decision sets")
         if grant.access_hours is not None:
+            until = _UNTIL.search(text)
+            if until is not None and grant.access_hours < 24:
+                problems.append(f"the reply grants access {until.group(0).strip()!r}, longer than the "
+                                f"{grant.access_hours.normalize():f} hours the decision grants")
             for hours in _quantities(_digits(text), dict(lexicon.duration_units), lexicon.not_duration_before):
                 if hours > grant.access_hours:
                     problems.append(f"the reply grants access for {hours.normalize():f} hours, above the "
@@ -580,7 +711,8 @@ _KIND_LABEL = {"refund": "a refund or money back", "credit": "a credit or reduct
 
 
 def _clause_violations(clause: _Clause, sentence: tuple[str, list[str]], hits: list[_Hit], text: str,
-                       decision: Decision, lexicon: Lexicon, evidence: str) -> list[tuple[Code, str, str]]:
+                       decision: Decision, lexicon: Lexicon, evidence: str,
+                       earlier: list[Decimal]) -> list[tuple[Code, str, str]]:
     """Each commitment of an asserted clause, held to the grant; action limits are read in the whole sentence."""
     grant = decision.grant
     stems = clause.stems
@@ -610,7 +742,7 @@ def _clause_violations(clause: _Clause, sentence: tuple[str, list[str]], hits: l
             elif kind != "replacement" and not money_checked:
                 money_checked = True
                 found += [("unauthorized_refund", problem, evidence)
-                          for problem in _money_limits(clause_text, stems, grant, lexicon, decision)]
+                          for problem in _money_limits(clause_text, stems, grant, lexicon, decision, earlier)]
             continue
         if commitment not in grant.actions:
             team = f" ({decision.escalate_to})" if decision.escalate_to else ""
@@ -646,6 +778,13 @@ def _wildcards(lexicon: Lexicon) -> dict[str, str]:
     return {f"{word[:i]}?{word[i + 1:]}": word for word in terms for i in range(len(word))}
 
 
+@functools.lru_cache(maxsize=4)
+def _joiner(lexicon: Lexicon):
+    """Whether a hyphen-split word ("pass-word", "ref-unded") joined is a word of the commitment vocabulary."""
+    vocabulary = lexicon.vocabulary
+    return lambda word: stem(word) in vocabulary
+
+
 def check(reply: str, decision: Decision, *, lexicon: Lexicon | None = None) -> Verdict:
     """Check a draft reply against what the decision grants; pure and deterministic.
 
@@ -656,13 +795,20 @@ def check(reply: str, decision: Decision, *, lexicon: Lexicon | None = None) -> 
         raise InputError(f"the reply is {len(reply):,} characters, above the {MAX_REPLY_CHARS:,} the guard checks: "
                          "shorten it")
     lexicon = lexicon or load_lexicon()
-    norm = normalize(reply)
+    norm = normalize(reply, joins=_joiner(lexicon))
     found = _leaks(norm)
     language = _language(norm, lexicon)
     if language is not None:
         found.append(language)
     else:
         text = norm.prose
+        quotes = _reported_quotes(text)  # someone else's words, quoted to be refused, are not promised
+        if quotes:
+            pieces, position = [], 0
+            for start, end in quotes:
+                pieces += [text[position:start], " " * (end - start)]
+                position = end
+            text = "".join(pieces) + text[position:]
         clauses = _clauses(text, lexicon)
         if norm.folded:
             disguised = frozenset(stem(word) for word in norm.disguised_words())
@@ -673,10 +819,17 @@ def check(reply: str, decision: Decision, *, lexicon: Lexicon | None = None) -> 
         for clause in clauses:
             sentences.setdefault(clause.sentence, []).append(clause)
         leads: list[_Clause] = []
+        earlier: list[Decimal] = []  # amounts promised by earlier clauses: a "further $42.50" adds to them
         for clause in clauses:
             if leads and leads[-1].sentence != clause.sentence:
                 leads = []
             hits = [hit for hit in _commitments(clause.stems, lexicon) if not _negated(clause.stems, lexicon, hit)]
+            if (not hits and earlier and decision.grant.money_kinds and ("$" in clause.stems or "cent" in clause.stems)
+                    and any(word in _ADDITIVE or word in ("plus", "total") for word in clause.stems)
+                    and _asserted(clause, leads, lexicon)):  # "..., plus another $10 for the trouble"
+                evidence = norm.original_span(clause.start, clause.end)[:500]
+                found += [("unauthorized_refund", problem, evidence) for problem in _money_limits(
+                    text[clause.start:clause.end], clause.stems, decision.grant, lexicon, decision, earlier)]
             if hits and _asserted(clause, leads, lexicon):
                 stop = clause.end
                 while stop < len(text) and text[stop] in ".!?\"')]":
@@ -684,7 +837,7 @@ def check(reply: str, decision: Decision, *, lexicon: Lexicon | None = None) -> 
                 evidence = norm.original_span(clause.start, stop)[:500]
                 parts = sentences[clause.sentence]
                 sentence = (text[parts[0].start:parts[-1].end], [w for part in parts for w in part.stems])
-                found += _clause_violations(clause, sentence, hits, text, decision, lexicon, evidence)
+                found += _clause_violations(clause, sentence, hits, text, decision, lexicon, evidence, earlier)
             if clause.conditional:
                 leads.append(clause)
     violations = tuple(Violation(code=code, message=message, evidence=evidence)

@@ -30,6 +30,7 @@ import json
 import re
 import unicodedata
 from array import array
+from collections.abc import Callable
 from importlib import resources
 
 _BLOCK_TAGS = frozenset(
@@ -63,6 +64,16 @@ _ADJACENT_STARS = re.compile(r"(?<=\w)\*{4,6}(?=\w)")  # two bold spans that mee
 _LINK = re.compile(r"""
     !? \[ (?P<text>[^\[\]\n]{0,300}) \] \( (?P<url>[^()\s]{0,2000}) (?:\s+"[^"\n]{0,200}")? \)   # [text](https://x)
     """, re.VERBOSE)
+_STRUCK_HTML = re.compile(r"""
+    < (?P<tag>s|del|strike) \b [^<>]{0,300} > [^<]{0,2000}? </ (?P=tag) \s* >   # <del>not</del>: struck text is dropped
+    """, re.VERBOSE | re.IGNORECASE)
+_SPACED_LETTERS = re.compile(r"""
+    (?<![A-Za-z0-9]) [A-Za-z] (?P<sep>[ .\-_·*]) [A-Za-z] (?:(?P=sep)[A-Za-z]){2,} (?P=sep)? (?![A-Za-z0-9])
+    # "r e f u n d e d", "e.r.a.s.e.d", "r-e-f-u-n-d": one letter at a time, one separator throughout
+    """, re.VERBOSE)
+_LEET = re.compile(r"(?<=[A-Za-z])[013457@](?=[A-Za-z])")  # "cr3d1t", "appl1ed", "acc0unt"
+_LEET_LETTERS = {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a"}
+_HYPHENATED = re.compile(r"(?<![\w-])(?P<a>[A-Za-z]{1,20})-(?P<b>[A-Za-z]{1,20})(?![\w-])")  # "pass-word", "re-set"
 _HYPHEN_BREAK = re.compile(r"""
     (?<=[a-z]) - [ \t]* \r?\n [ \t]* (?=[a-z]) | (?<=[A-Z]) - [ \t]* \r?\n [ \t]* (?=[A-Z])   # "re-\nfunded"
     """, re.VERBOSE)
@@ -235,14 +246,26 @@ def _emphasis(match: re.Match[str]) -> tuple[str, int]:
     if match["star"]:
         return match["sbody"], len(match["star"])
     if match["tbody"] is not None:
-        return match["tbody"], 2
+        return ""  # struck text is not what the reply says
+
     if match["tick"]:
         return match["cbody"], len(match["tick"])
     return match["ubody"], len(match["umark"])
 
 
-def normalize(text: str) -> Normalized:
-    """Normalise a draft reply for checking (see the module docstring for the steps and why)."""
+def _spaced(match: re.Match[str]) -> str:
+    letters = "".join(char for char in match.group(0) if char.isalpha())
+    return letters + (" " if match.group(0)[-1] == " " else "")
+
+
+def normalize(text: str, *, joins: Callable[[str], bool] | None = None) -> Normalized:
+    """Normalise a draft reply for checking (see the module docstring for the steps and why).
+
+    Args:
+        text: the draft as written.
+        joins: whether a word split by a hyphen ("pass-word", "ref-unded") is a word of the reader's
+            vocabulary once joined; such words are read joined.
+    """
     mapping: array | None = None
     current = text
     folded = False
@@ -251,6 +274,7 @@ def normalize(text: str) -> Normalized:
     else:
         current, mapping = _substitute(current, mapping, _INVISIBLE_RE, lambda m: "")
     if "<" in current:
+        current, mapping = _substitute(current, mapping, _STRUCK_HTML, lambda m: "")
         current, mapping = _substitute(current, mapping, _TAG, _tag)
     if "&" in current:
         current, mapping = _substitute(current, mapping, _ENTITY, _entity)
@@ -272,5 +296,13 @@ def normalize(text: str) -> Normalized:
     if "\n" in current:
         current, mapping = _substitute(current, mapping, _HYPHEN_BREAK, lambda m: "")
         current, mapping = _substitute(current, mapping, _LINE_BREAK, lambda m: " ")
+    current, mapping = _substitute(current, mapping, _SPACED_LETTERS, _spaced)
+    if any(char in current for char in "013457@"):
+        current, mapping = _substitute(current, mapping, _LEET, lambda m: _LEET_LETTERS[m.group(0)])
+    if joins is not None and "-" in current:
+        def join(match: re.Match[str]) -> str:
+            word = match["a"] + match["b"]
+            return word if joins(word.lower()) else match.group(0)
+        current, mapping = _substitute(current, mapping, _HYPHENATED, join)
     return Normalized(original=text, plain=plain, prose=current,
                       plain_map=plain_map, prose_map=mapping, folded=folded)

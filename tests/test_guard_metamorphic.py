@@ -66,7 +66,7 @@ def confusable(text: str, rng: random.Random) -> str:
 def markdown(text: str, rng: random.Random) -> str:
     spans = [s for s in _words(text) if rng.random() < 0.3]
     for start, end in reversed(spans):
-        mark = rng.choice(["**", "*", "~~", "`"])
+        mark = rng.choice(["**", "*", "***", "`"])  # not ~~: struck text is dropped, which changes the meaning
         text = f"{text[:start]}{mark}{text[start:end]}{mark}{text[end:]}"
     return text
 
