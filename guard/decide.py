@@ -95,12 +95,16 @@ class Decision:
     """Every commitment a reply may make under this decision (the reply check is an allow-list)."""
     reply_template: str | None = None
     """The rule's customer-facing sentence, rendered by `guard.reply.compose_reply`."""
+    policy_version: str | None = None
+    """The version of the policy set that decided (`policy_version` in knowledge/policies.yaml), so a report
+    can say which rules were in force for each decision."""
 
     def to_json(self) -> dict[str, Any]:
-        """The decision fields of CONTRACT §6, in its order."""
+        """The decision fields of CONTRACT §6, in its order, then the policy set's version."""
         return {"policy": self.policy, "outcome": self.outcome, "action": self.action,
                 "escalate_to": self.escalate_to, "approval_required": self.approval_required, "sla": self.sla,
-                "remuneration": self.remuneration.to_json(), "reasons": list(self.reasons)}
+                "remuneration": self.remuneration.to_json(), "reasons": list(self.reasons),
+                "policy_version": self.policy_version}
 
 
 def is_stopped(policy_id: str | None, stopped: Collection[str]) -> bool:
@@ -215,6 +219,14 @@ def decide(ticket: Ticket | Mapping[str, Any], policies: Policies, *, classify: 
         classify: optional `(message) -> sop_id | None`, used only when the ticket has no `sop_id`.
         stopped: policy ids (or category prefixes such as "A", or "*") under Emergency Stop.
     """
+    decision = _decide(ticket, policies, classify=classify, stopped=stopped)
+    if policies.version is None:
+        return decision
+    return dataclasses.replace(decision, policy_version=policies.version)
+
+
+def _decide(ticket: Ticket | Mapping[str, Any], policies: Policies, *, classify: Classifier | None,
+            stopped: Collection[str]) -> Decision:
     if not isinstance(ticket, Ticket):
         ticket = parse_ticket(ticket)
     preamble: list[str] = []

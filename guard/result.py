@@ -23,9 +23,12 @@ class GuardResult:
     """The draft when it passed; otherwise the compliant reply built from the decision."""
 
     def to_json(self) -> dict[str, Any]:
-        """The CONTRACT §6 document."""
-        return {**self.decision.to_json(), "verdict": self.verdict.verdict,
-                "violations": [v.to_json() for v in self.verdict.violations], "reply": self.reply}
+        """The CONTRACT §6 document, in its order, then the version of the policy set that decided."""
+        decision = self.decision.to_json()
+        version = decision.pop("policy_version")
+        return {**decision, "verdict": self.verdict.verdict,
+                "violations": [v.to_json() for v in self.verdict.violations], "reply": self.reply,
+                "policy_version": version}
 
 
 def guard_ticket(ticket: Ticket | Mapping[str, Any], policies: Policies, *, reply: str | None = None,

@@ -17,7 +17,7 @@ from sopilot.core.errors import InputError
 from sopilot.core.settings import ROOT, Settings
 
 CONTRACT_KEYS = ["policy", "outcome", "action", "escalate_to", "approval_required", "sla", "remuneration", "reasons",
-                 "verdict", "violations", "reply"]
+                 "verdict", "violations", "reply", "policy_version"]
 
 
 @pytest.fixture

@@ -205,7 +205,7 @@ def test_remuneration(data, remuneration):
 def test_decision_json_has_contract_fields_and_reasons_with_limit_and_value():
     decision = decide(ticket("A.1", priority="Medium", amount=120), POLICIES).to_json()
     assert list(decision) == ["policy", "outcome", "action", "escalate_to", "approval_required", "sla",
-                              "remuneration", "reasons"]
+                              "remuneration", "reasons", "policy_version"]
     assert decision["action"] == "Initiate an automated refund to the original payment method."
     assert (decision["escalate_to"], decision["approval_required"], decision["sla"]) == (None, False, "24 hours")
     assert "priority Medium is Low or Medium" in decision["reasons"]
@@ -269,3 +269,20 @@ def test_injection_is_noted_in_reasons_without_effect():
                       POLICIES)
     assert (plain.outcome, plain.remuneration) == (injected.outcome, injected.remuneration)
     assert any("instruction-like" in reason for reason in injected.reasons)
+
+
+def test_decision_json_names_the_policy_version_that_decided():
+    """Reports read `decision["policy_version"]` to tell which rules were in force for each decision."""
+    import dataclasses as _dc
+
+    from sopilot.guard.decide import decide as _decide
+    from sopilot.guard.policy import load_policies as _load
+
+    policies = _load("knowledge/policies.yaml")
+    ticket = {"message": "Charged twice for $42.50.", "sop_id": "A.1", "priority": "Low", "amount": 42.5}
+    assert policies.version == "2023.10"
+    assert _decide(ticket, policies).to_json()["policy_version"] == "2023.10"
+    other = _dc.replace(policies, version="2024.01")
+    assert _decide(ticket, other).to_json()["policy_version"] == "2024.01"
+    unknown = _decide({"message": "Hello", "sop_id": "Z.9"}, other).to_json()
+    assert unknown["policy_version"] == "2024.01" and unknown["outcome"] == "manual_review"
