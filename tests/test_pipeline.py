@@ -57,10 +57,15 @@ def server():
 
 
 def _with_llm(settings, server, tmp_path, **changes):
-    values = dict(llm_model="scripted-model", llm_base_url=server.url, llm_timeout=1.0, llm_retries=0,
+    values = dict(llm_model="scripted-model", llm_base_url=server.url, llm_timeout=5.0, llm_retries=0,
                   database_url=f"sqlite:///{tmp_path / 'audit.db'}")
     values.update(changes)
     return dataclasses.replace(settings, **values)
+
+
+def _warm(settings):
+    pipeline.warm(settings)
+    audit.open_log(settings)
 
 
 def _llm(settings):
@@ -287,6 +292,7 @@ def test_answers_outside_the_structured_form_fall_back(indexed_settings, retriev
 def test_llm_failures_fall_back_to_the_composer_within_the_deadline(indexed_settings, retriever, server, tmp_path,
                                                                      turns, reason):
     settings = _with_llm(indexed_settings, server, tmp_path, llm_timeout=0.8)
+    _warm(settings)  # the deadline is about the LLM call, not a cold process's first prompt and database
     server.enqueue(*turns)
     start = time.monotonic()
     suggestion = pipeline.suggest(A1_420, settings, retriever=retriever, llm=_llm(settings), record=True)
@@ -346,6 +352,7 @@ def test_a_streamed_draft_that_promises_money_never_reaches_the_screen(indexed_s
 @pytest.mark.server
 def test_stream_that_dies_half_way_falls_back_within_the_deadline(indexed_settings, retriever, server, tmp_path):
     settings = _with_llm(indexed_settings, server, tmp_path, llm_timeout=0.6)
+    _warm(settings)
     server.enqueue(reply("Hi Maria, thank you for your patience while we look into " * 5, chunk_delay=0.1))
     start = time.monotonic()
     stream = pipeline.suggest_stream(A1_420, settings, retriever=retriever, llm=_llm(settings))
