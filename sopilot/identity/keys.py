@@ -7,7 +7,7 @@ verified once is remembered in memory, as a SHA-256 digest, for `CACHE_SECONDS`:
 stops working within that time, and a busy service does not pay argon2 on every request.
 
 The table lives in the audit database (`Settings.audit_url`) under its own SQLAlchemy metadata
-(`METADATA`, table `api_keys`), so a migration of the audit schema can adopt it as it is.
+(built by `_metadata()`, table `api_keys`), so a migration of the audit schema can adopt it as it is.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Feedback arrives later than the suggestion and maybe at another process, so ever
 stored (the `suggest --json` document and the ticket) under its `suggestion_id`. Webhook events
 are stored by (source, event id) with a primary key: the same event delivered twice finds the
 first one's row and gets the same answer, never a second suggestion. Both tables live in the
-audit database under this module's own SQLAlchemy metadata (`METADATA`), which a migration of
+audit database under this module's own SQLAlchemy metadata (`_metadata()`), which a migration of
 the audit schema can adopt as it is.
 """
 
