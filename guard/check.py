@@ -197,23 +197,58 @@ def _reported_quotes(text: str) -> list[tuple[int, int]]:
             if _REPORTING.search(text, max(0, m.start() - 60), m.start())]
 
 
+_NEAR_BEFORE, _NEAR_AFTER = 80, 600
+"""A leak pattern is tried only this many characters around an occurrence of one of its trigger strings."""
+
+
+def _near(pattern: re.Pattern[str], text: str, lowered: str | None, triggers: tuple[str, ...]):
+    """Matches of `pattern` in `text`, tried only in windows around its triggers (one `str.find` scan each).
+
+    The patterns are long case-insensitive alternations that the regular-expression engine tries at every
+    position; most of a reply holds no trigger, so reading only near them keeps a 2 MB reply fast.
+    """
+    if lowered is None or len(lowered) != len(text) or len(text) < 4 * _NEAR_AFTER:
+        yield from pattern.finditer(text)
+        return
+    spans: list[tuple[int, int]] = []
+    for trigger in triggers:
+        at = lowered.find(trigger)
+        while at >= 0:
+            spans.append((max(0, at - _NEAR_BEFORE), min(len(text), at + _NEAR_AFTER)))
+            at = lowered.find(trigger, at + 1)
+    spans.sort()
+    merged: list[list[int]] = []
+    for lo, hi in spans:
+        if merged and lo <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], hi)
+        else:
+            merged.append([lo, hi])
+    position = 0
+    for lo, hi in merged:
+        for match in pattern.finditer(text, max(lo, position), hi):
+            position = match.end()
+            yield match
+
+
 def _leaks(norm: Normalized) -> list[tuple[Code, str, str]]:
     """Placeholders, SQL, credentials and internal notes, read in the text before Markdown is flattened."""
     text = norm.plain
     flattened = norm.prose if norm.prose != text else None  # SQL or a key may hide behind Markdown emphasis
-    lowered = text.lower() if flattened is None else f"{text.lower()}\n{flattened.lower()}"
+    lowered_plain = text.lower()
+    lowered_flat = None if flattened is None else flattened.lower()
+    lowered = lowered_plain if lowered_flat is None else f"{lowered_plain}\n{lowered_flat}"
     found: list[tuple[Code, str, str]] = []
     for code, message, pattern, triggers in _LEAK_RULES:
         if any(trigger in lowered for trigger in triggers):
             if code == "internal_leak" and flattened is not None:  # read where Markdown cannot split a keyword
-                hits = list(pattern.finditer(text))
+                hits = list(_near(pattern, text, lowered_plain, triggers))
                 if hits:
                     found += [(code, message, norm.original_span(m.start(), m.end(), prose=False)) for m in hits]
                     continue
-                for match in pattern.finditer(flattened):
+                for match in _near(pattern, flattened, lowered_flat, triggers):
                     found.append((code, message, norm.original_span(match.start(), match.end())))
                 continue
-            for match in pattern.finditer(text):
+            for match in _near(pattern, text, lowered_plain, triggers):
                 found.append((code, message, norm.original_span(match.start(), match.end(), prose=False)))
     if "<" in text:
         for match in _ANGLE.finditer(text):
@@ -455,6 +490,7 @@ def _commitments(stems: list[str], lexicon: Lexicon) -> list[_Hit]:
                 if stop > 0:
                     masked.update(range(i, stop))
     hits: list[_Hit] = []
+    positions: dict[str, list[int]] | None = None  # where each word stands, built on the first companion search
     for i in range(end):
         entries = index.get(stems[i])
         if not entries or i in masked:
@@ -477,12 +513,20 @@ def _commitments(stems: list[str], lexicon: Lexicon) -> list[_Hit]:
                 companions = frame.companion_index
                 if present.isdisjoint(companions):
                     continue
+                if positions is None:
+                    positions = {}
+                    for j, word in enumerate(stems):
+                        positions.setdefault(word, []).append(j)
                 lo, hi = max(0, i - frame.window), min(end, stop + frame.window)
-                found = [j for j in range(lo, hi) if (j < i or j >= stop) and j not in masked
-                         and any(len(c) == 1 or _match(c, stems, j, hi) >= 0 for c in companions.get(stems[j], ()))]
-                if not found:
+                last = -1
+                for word in present.intersection(companions):
+                    for j in positions[word]:
+                        if lo <= j < hi and (j < i or j >= stop) and j > last and j not in masked and any(
+                                len(c) == 1 or _match(c, stems, j, hi) >= 0 for c in companions[word]):
+                            last = j
+                if last < 0:
                     continue
-                reach = max(reach, found[-1] + 1)
+                reach = max(reach, last + 1)
             hits.append(_Hit(frame=frame, start=i, end=stop, reach=reach))
     return hits
 
