@@ -2,14 +2,14 @@ import json
 import re
 
 import pytest
-
 from sopilot.eval.baselines import credit
-from sopilot.cli.evaluate import run_eval_retrieval
 from sopilot.eval.retrieval import auc, evaluate_retrieval, read_queries
-from sopilot.core.sop import SOP, Section
+
 from sopilot.cli import main
+from sopilot.cli.evaluate import run_eval_retrieval
 from sopilot.core.errors import InputError
 from sopilot.core.settings import ROOT
+from sopilot.core.sop import SOP, Section
 
 METRICS = ["hit@1", "recall@3", "recall@5", "mrr@10", "ndcg@10"]
 SMALL = [
