@@ -165,6 +165,8 @@ def _bracket_placeholder(body: str) -> bool:
     body = " ".join(body.split())
     if not body or any(char.isdigit() for char in body) or body == "x":
         return False
+    if re.fullmatch(r"[A-Za-z]+(?:[_.][A-Za-z]+)+", body):  # [first_name], [[customer.name]]
+        return True
     letters = re.sub(r"[^A-Za-z]", "", body)
     if letters.isupper() and (len(letters) >= 2 or len(body) == 1):
         return True
@@ -579,7 +581,7 @@ _TIMES = re.compile(r"""
     """, re.VERBOSE | re.IGNORECASE)
 _PERIODS = re.compile(r"""
     \b (?:for|over|across|during) \s+ (?:each \s+ of \s+)? (?:the \s+)? (?:next|last|past|coming|following|previous)?
-    \s* (?P<n>\d{1,3}) \s+ (?:more \s+)? (?:months|weeks|years|billing \s+ cycles|cycles|invoices|bills|periods)\b
+    \s* (?P<n>\d{1,3}) \s+ (?:more \s+ | [a-z]{3,12} \s+)? (?:months|weeks|years|billing \s+ cycles|cycles|invoices|bills|periods)\b
     # "$50 per month for the next 3 months", "$50 for each of the last 4 months"
     """, re.VERBOSE | re.IGNORECASE)
 _CHAIN = re.compile(r"\s*(?:,\s*)?(?:and|plus|\+|&|,)\s*(?:another\s+|a\s+further\s+|an\s+extra\s+)?(?:usd\s*)?$",
@@ -659,6 +661,14 @@ def _money_limits(text: str, stems: list[str], grant: Grant, lexicon: Lexicon, d
         limit = grant.percent if grant.percent is not None else Decimal(100)
         if percent > limit or (grant.prorated and percent >= 100):
             problems.append(f"the reply names {percent:f}%, above the {limit:f}% the decision grants")
+    periods = [int(m["n"]) for m in _PERIODS.finditer(readable) if int(m["n"]) > 1]
+    if periods:  # "10% for each of the last 6 months" is 60% of one month's fee
+        for match in _PERCENT.finditer(readable):
+            percent = Decimal(match.group(1)) * max(periods)
+            limit = grant.percent if grant.percent is not None else Decimal(100)
+            if grant.percent is not None and percent > limit:
+                problems.append(f"the reply promises {match.group(1)}% for {max(periods)} periods, {percent:f}% "
+                                f"of a fee in all, above the {limit:f}% the decision grants")
     if (grant.prorated or grant.percent is not None) and _has(lexicon.full, stems, s, e):
         what = "a pro-rated refund" if grant.prorated else f"a credit of {grant.percent:f}%"
         problems.append(f"the reply promises a full amount, but the decision grants {what}")

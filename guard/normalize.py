@@ -282,6 +282,8 @@ def normalize(text: str, *, joins: Callable[[str], bool] | None = None) -> Norma
     if not current.isascii():
         folded = _NON_ASCII_LETTER.search(current) is not None
         current, mapping = _substitute(current, mapping, _NON_ASCII_RUN, _fold_run)
+        if "<" in current:  # a tag whose name held look-alike letters ("<strоng>") is a tag once folded
+            current, mapping = _substitute(current, mapping, _TAG, _tag)
     plain, plain_map = current, mapping
     if "[" in current:
         current, mapping = _substitute(current, mapping, _LINK, _link)
