@@ -255,7 +255,8 @@ def _emphasis(match: re.Match[str]) -> tuple[str, int]:
 
 def _spaced(match: re.Match[str]) -> str:
     letters = "".join(char for char in match.group(0) if char.isalpha())
-    return letters + (" " if match.group(0)[-1] == " " else "")
+    last = match.group(0)[-1]
+    return letters + (last if last in " ." else "")  # "e.r.a.s.e.d." may end its sentence
 
 
 def normalize(text: str, *, joins: Callable[[str], bool] | None = None) -> Normalized:
