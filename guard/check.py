@@ -144,7 +144,8 @@ _PLACEHOLDER_MESSAGE = "unfilled template text"
 _LEAK_RULES: tuple[tuple[Code, str, re.Pattern[str], tuple[str, ...]], ...] = (
     # code, message, pattern, and the lower-case strings one of which must occur for the pattern to be tried
     ("internal_leak", _SQL_MESSAGE, _SQL, ("select", "update", "insert", "delete", "drop", "truncate", "alter", "```")),
-    ("internal_leak", _KEY_MESSAGE, _KEY, ("sk-", "rk-", "pk-", "sk_", "rk_", "pk_", "ghp_", "gho_", "xox", "glpat", "akia", "api", "bearer", "://", ".internal", ".corp",
+    ("internal_leak", _KEY_MESSAGE, _KEY, ("sk-", "rk-", "pk-", "sk_", "rk_", "pk_", "ghp_", "gho_", "xox", "glpat",
+                                           "akia", "api", "bearer", "://", ".internal", ".corp",
                                            ".local", ".intranet")),
     ("internal_leak", _KEY_MESSAGE, _PASSWORD, ("pass", "pwd", "token", "secret", "login", "user", "credential")),
     ("internal_leak", _INTERNAL_MESSAGE, _INTERNAL, ("internal", "private", "note")),
@@ -188,7 +189,7 @@ _REPORTING = re.compile(r"""
 
 
 def _reported_quotes(text: str) -> list[tuple[int, int]]:
-    """Spans of quotations the draft reports ("You wrote \"delete everything\""): someone else's words.
+    r"""Spans of quotations the draft reports ("You wrote \"delete everything\""): someone else's words.
 
     A quotation counts as reported only when a reporting word ("wrote", "asked", "the note", "your
     message") stands just before it; a promise merely put in quotation marks is still read.
@@ -581,7 +582,8 @@ _TIMES = re.compile(r"""
     """, re.VERBOSE | re.IGNORECASE)
 _PERIODS = re.compile(r"""
     \b (?:for|over|across|during) \s+ (?:each \s+ of \s+)? (?:the \s+)? (?:next|last|past|coming|following|previous)?
-    \s* (?P<n>\d{1,3}) \s+ (?:more \s+ | [a-z]{3,12} \s+)? (?:months|weeks|years|billing \s+ cycles|cycles|invoices|bills|periods)\b
+    \s* (?P<n>\d{1,3}) \s+ (?:more \s+ | [a-z]{3,12} \s+)?
+    (?:months|weeks|years|billing \s+ cycles|cycles|invoices|bills|periods)\b
     # "$50 per month for the next 3 months", "$50 for each of the last 4 months"
     """, re.VERBOSE | re.IGNORECASE)
 _CHAIN = re.compile(r"\s*(?:,\s*)?(?:and|plus|\+|&|,)\s*(?:another\s+|a\s+further\s+|an\s+extra\s+)?(?:usd\s*)?$",
@@ -608,7 +610,7 @@ def _repeated_money(text: str, usd: list[Decimal], grant: Grant, earlier: list[D
                             f"{Money(amount=largest * factor)} in all, above the {ceiling} the decision grants")
     spans = [(money.amount, start, end) for money, start, end in iter_amounts(text) if money.is_usd]
     chain = Decimal(0)
-    for index, (amount, start, end) in enumerate(spans):
+    for index, (amount, start, _) in enumerate(spans):
         if index and _CHAIN.match(text, spans[index - 1][2], start):
             chain += amount
         else:
@@ -683,7 +685,8 @@ def _money_limits(text: str, stems: list[str], grant: Grant, lexicon: Lexicon, d
 
 
 _UNTIL = re.compile(r"""
-    \b (?:until|till|til|through|thru|to|for) \s+ (?:the \s+)? (?:same \s+ time \s+ | this \s+ time \s+ | rest \s+ of \s+ the \s+)?
+    \b (?:until|till|til|through|thru|to|for) \s+ (?:the \s+)?
+    (?:same \s+ time \s+ | this \s+ time \s+ | rest \s+ of \s+ the \s+)?
     (?: tomorrow | end \s+ of \s+ (?:the \s+ | this \s+ | next \s+)? (?:week|month|year|quarter|sprint|project)
       | (?:next|this) \s+ (?:week|month|year|weekend|monday|tuesday|wednesday|thursday|friday|saturday|sunday)
       | monday|tuesday|wednesday|thursday|friday|saturday|sunday | week | month | weekend )\b

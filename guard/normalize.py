@@ -242,7 +242,7 @@ def _link(match: re.Match[str]) -> tuple[str, int]:
     return match["text"], 1
 
 
-def _emphasis(match: re.Match[str]) -> tuple[str, int]:
+def _emphasis(match: re.Match[str]) -> tuple[str, int] | str:
     if match["star"]:
         return match["sbody"], len(match["star"])
     if match["tbody"] is not None:
