@@ -136,6 +136,23 @@ def test_a_ticket_without_sop_id_is_classified_by_retrieval(indexed_settings, re
     assert "a refund of $90.00" in suggestion.reply
 
 
+def test_a_searched_ticket_says_how_it_was_read_and_how_sure_the_match_is(indexed_settings, retriever, tmp_path):
+    email = ("Hi team,\n\nHope you're well. I was charged twice for my March invoice, $89 each time.\n\n"
+             "Thanks,\nMaria\n\nOn Mon, 2 Mar 2026 at 10:02, Support <help@example.com> wrote:\n"
+             "> Your invoice is attached.\n")
+    retrieval = pipeline.suggest({"message": email}, _offline(indexed_settings, tmp_path),
+                                 retriever=retriever).to_json()["retrieval"]
+    assert retrieval["language"] == "en"
+    assert "charged twice" in retrieval["read_as"] and "Your invoice is attached" not in retrieval["read_as"]
+    assert 0.0 <= retrieval["match_probability"] <= 1.0
+    assert retrieval["matched"] is (retrieval["sop_id"] is not None)
+
+
+def test_a_ticket_naming_its_sop_is_matched_without_a_search(indexed_settings, retriever, tmp_path):
+    retrieval = pipeline.suggest(A1_60, _offline(indexed_settings, tmp_path), retriever=retriever).to_json()["retrieval"]
+    assert retrieval["matched"] is True and retrieval["match_probability"] is None and retrieval["hits"] == []
+
+
 def test_no_sop_above_confidence_goes_to_the_policy_exception_queue(indexed_settings, retriever, tmp_path):
     ticket = {"message": "What will the weather be like in Lisbon next weekend?"}
     settings = dataclasses.replace(_offline(indexed_settings, tmp_path), match_threshold=0.99)

@@ -1,8 +1,8 @@
 """The suggested-reply pipeline: retrieve → guard decision → draft → guard verdict → reply.
 
 1. Retrieve: the SOP the ticket is about (or the ticket's own `sop_id`, when the agent knows it).
-   A best hit below `min_confidence` is no match: the decision then goes to the Policy Exception
-   queue instead of borrowing a policy that does not fit.
+   A best SOP whose calibrated match probability is below `match_threshold` is no match: the decision
+   then goes to the Policy Exception queue instead of borrowing a policy that does not fit.
 2. Decide: the guard decides from the ticket's facts; the customer's words never change that.
 3. Draft: in the strict form, the LLM writes only the words around the reply (greeting, opening,
    closing) as structured output, and the committing sentences (decision, team, SLA, amounts) are
@@ -82,11 +82,21 @@ class Retrieval:
     given_sop_id: str | None
     """The `sop_id` the ticket named, if any."""
     min_confidence: float
+    matched: bool = False
+    """Whether the suggestion rests on an SOP (the ticket's own, or a calibrated match)."""
+    match_probability: float | None = None
+    """The calibrated probability that the best SOP matches; None when the ticket named its SOP."""
+    language: str | None = None
+    """The ticket's language (ISO 639-1), when it was searched."""
+    read_as: str | None = None
+    """The text the retriever searched, after quotes, signatures and greetings were set aside."""
 
     def to_json(self) -> dict[str, Any]:
         """The `retrieval` block of `suggest --json`."""
         return {"query": self.query, "hits": [h.to_json() for h in self.hits], "sop_id": self.sop_id,
-                "given_sop_id": self.given_sop_id, "min_confidence": self.min_confidence}
+                "given_sop_id": self.given_sop_id, "min_confidence": self.min_confidence, "matched": self.matched,
+                "match_probability": None if self.match_probability is None else round(self.match_probability, 4),
+                "language": self.language, "read_as": self.read_as}
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -158,6 +168,8 @@ class _Run:
     timings: dict[str, float] = dataclasses.field(default_factory=dict)
     prompt_version: str | None = None
     context: list[Citation] = dataclasses.field(default_factory=list)
+    read: Any = None
+    """The retriever's reading of the ticket (language, what was searched), when it searched."""
 
     def classify(self, _message: str) -> str | None:
         return self.chosen
@@ -194,7 +206,9 @@ def _start(ticket: Any, settings: Settings, retriever: Retriever | None, llm: Ch
         if run.sop is None:
             run.notes.append(f"sop_id {parsed.sop_id!r} is not in the index: the reply cites no SOP")
     else:
-        run.hits = run.retriever.search(parsed.message, k=SEARCH_K)
+        found = run.retriever.retrieve(parsed.message, k=SEARCH_K)
+        run.hits = list(found.hits)
+        run.read = found
         match = best_match(run.hits, settings.match_threshold)
         if match is not None:
             run.sop, run.chosen = match.sop, match.sop_id
@@ -266,7 +280,10 @@ def _finish(run: _Run, draft: Draft, citations: tuple[Citation, ...]) -> Suggest
     run.timings["guard"] = _ms(stage)
     if not result.verdict.passed:
         citations = tuple(decision_citations(run.sop, result.decision, run.retriever.sops))
+    read = run.read
     retrieval = Retrieval(query=run.query, hits=tuple(run.hits), sop_id=run.sop.sop_id if run.sop else None,
+                          matched=run.sop is not None, match_probability=read.match_probability if read else None,
+                          language=read.language if read else None, read_as=read.read_as if read else None,
                           given_sop_id=run.parsed.sop_id, min_confidence=run.settings.min_confidence)
     citations = tuple(dict.fromkeys(locate(c, run.settings.knowledge_dir) for c in citations))
     latency = _ms(run.started)
