@@ -104,6 +104,7 @@ def test_question_gives_sop_checklist_decision_card_citations_and_reply(env):
     assert "Escalate" in decision and "Billing Specialist" in decision and "4 business hours" in decision
     assert "$180.00 is above $150.00" in decision
     assert any("support-automation-handbook.md, lines" in e.label for e in at.expander), "citations expand"
+    assert any(e.label == "Read as (en)" for e in at.expander), "what was searched, and the language, are shown"
     reply = reply_box(at).value
     assert "Billing Specialist" in reply and "not issued any refund" in reply
     assert at.sidebar.selectbox(key="policy_0").value == "A.1"

@@ -394,6 +394,11 @@ def _answer(suggestion, key: str, settings, retriever) -> None:
 
     for note in suggestion.notes:
         st.caption(f":material/info: {note}")
+    read = suggestion.retrieval
+    if read.read_as is not None:
+        with st.expander(f"Read as ({read.language or '?'})", icon=":material/visibility:"):
+            st.caption("What was searched, after quoted replies, signatures and greetings were set aside.")
+            st.text(read.read_as)
     sop = retriever.sops.get(suggestion.sop_id) if suggestion.sop_id else None
     if sop is None:
         st.warning(f"No SOP matches this ticket: it goes to the **{EXCEPTION_QUEUE}** for manual review by a "
