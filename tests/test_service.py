@@ -198,6 +198,7 @@ ENDPOINTS = [
     ("post", "/v1/suggestions/sug_x/feedback", {"action": "sent"}), ("get", "/v1/policies", None),
     ("get", "/v1/stops", None), ("put", "/v1/stops/A.1", {"stopped": False, "reason": "r"}), ("get", "/v1/audit", None),
     ("get", "/v1/keys", None), ("post", "/v1/keys", {"name": "x", "role": "agent"}), ("delete", "/v1/keys/x", None),
+    ("post", "/v1/csat", {"ticket_id": "ZD-7", "score": 4}),
 ]
 
 

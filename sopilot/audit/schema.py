@@ -16,7 +16,7 @@ from pathlib import Path
 from sopilot.core.errors import StoreError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
-HEAD = "0002"
+HEAD = "0003"
 """The newest revision; a migration added to `migrations/versions/` moves it."""
 _LOCK_ID = 731_0002
 _MIGRATING = threading.Lock()  # Alembic's `op` and `context` are module-wide: one migration at a time

@@ -104,6 +104,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(name="ingest_wait", env="SOPILOT_INGEST_WAIT", type=float, default=30.0,
             help="Seconds an ingest waits for another ingest of the same index to finish before it gives up "
                  "(exit 2); 0 = give up at once."),
+    Setting(name="reports_schedule", env="SOPILOT_REPORTS_SCHEDULE", type=str, default="off",
+            help="on: `sopilot serve` runs the handbook L.1/L.2 weekly reports every Monday 09:00 UTC; "
+                 "off: it does not."),
 )
 
 
@@ -155,6 +158,7 @@ class Settings:
     csat_low_score: int
     max_document_mb: float = 5.0
     ingest_wait: float = 30.0
+    reports_schedule: str = "off"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -173,6 +177,9 @@ class Settings:
                 f"SOPILOT_CHUNK_TOKENS={values['chunk_tokens']} is out of range: use 32 to 256 "
                 "(the embedding model reads at most 256 word pieces)."
             )
+        if str(values["reports_schedule"]).strip().lower() not in ("on", "off"):
+            raise ConfigError(f"SOPILOT_REPORTS_SCHEDULE={values['reports_schedule']!r} is not on or off: write on "
+                              "to run the Monday 09:00 reports in the service, off (the default) not to.")
         return cls(**values)
 
     @property
@@ -186,6 +193,11 @@ class Settings:
         from sopilot.core.stops import read_stops
 
         return self.env_stopped | read_stops(self.data_dir)
+
+    @property
+    def reports_scheduled(self) -> bool:
+        """Whether the service runs the Monday 09:00 reports (`SOPILOT_REPORTS_SCHEDULE=on`)."""
+        return self.reports_schedule.strip().lower() == "on"
 
     @property
     def audit_url(self) -> str:

@@ -6,8 +6,8 @@ not give anyone a working key. Verifying argon2 costs tens of milliseconds by de
 verified once is remembered in memory, as a SHA-256 digest, for `CACHE_SECONDS`: a revoked key
 stops working within that time, and a busy service does not pay argon2 on every request.
 
-The table lives in the audit database (`Settings.audit_url`) under its own SQLAlchemy metadata
-(built by `_metadata()`, table `api_keys`), so a migration of the audit schema can adopt it as it is.
+The table `api_keys` lives in the audit database (`Settings.audit_url`) and is created by the audit
+schema's migrations (revision 0003); `_metadata()` declares it for queries only.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import threading
 import time
 from typing import Any
 
-from sopilot.core.errors import AuthenticationError, InputError, StoreError, UserError
+from sopilot.core.errors import AuthenticationError, InputError, UserError
 from sopilot.identity.roles import Role, parse_role
 
 CACHE_SECONDS = 30.0
@@ -127,15 +127,10 @@ class KeyStore:
                 raise UserError(f"SOPILOT_DATABASE_URL={url!r} cannot be used for API keys: {exc}. Give a "
                                 "SQLAlchemy URL such as sqlite:///path/audit.db or unset it.") from None
         self.engine = engine
-        metadata = _metadata()
-        self.table = metadata.tables["api_keys"]
-        try:
-            metadata.create_all(engine)
-        except SQLAlchemyError as exc:
-            try:  # another process may have created it between the check and the CREATE
-                metadata.create_all(engine)
-            except SQLAlchemyError:
-                raise StoreError(f"cannot open the key table at {url!r}: {exc}") from None
+        from sopilot.audit.schema import migrate
+
+        self.table = _metadata().tables["api_keys"]
+        migrate(engine, url)  # the audit schema's migrations create `api_keys` (revision 0003)
         self._hasher = _hasher()
         self._cache: dict[bytes, tuple[float, Identity]] = {}
         self._lock = threading.Lock()

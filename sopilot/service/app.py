@@ -25,6 +25,8 @@ import sopilot.service.errors as errors
 from sopilot.service.copilot import Copilot, require
 from sopilot.service.schemas import (
     CreatedKeyResponse,
+    CsatRequest,
+    CsatResponse,
     ErrorResponse,
     FeedbackRequest,
     FeedbackResponse,
@@ -69,7 +71,26 @@ class State:
         self.pending_lock = threading.Lock()
         self.stop = threading.Event()
         self.connector = None
+        self.scheduler = None
         self.started = time.monotonic()
+
+    def start_schedule(self) -> None:
+        """With `SOPILOT_REPORTS_SCHEDULE=on`, run the Monday 09:00 handbook reports in this process."""
+        if not self.settings.reports_scheduled:
+            return
+        from apscheduler.schedulers.background import BackgroundScheduler
+
+        from sopilot.reports.schedule import schedule
+
+        self.scheduler = BackgroundScheduler(timezone="UTC")
+        schedule(self.scheduler, self.settings)
+        self.scheduler.start()
+
+    def stop_schedule(self) -> None:
+        """Stop the scheduler without waiting for a running report (it is recorded once on the next run)."""
+        if self.scheduler is not None:
+            self.scheduler.shutdown(wait=False)
+            self.scheduler = None
 
     def warm(self) -> None:
         """Load the models and the index; mark the service ready (or failed, with the reason)."""
@@ -142,7 +163,9 @@ def create_app(settings: Settings, *, warm: bool = True):
             threads.append(threading.Thread(target=state.poll, name="sopilot-rt-poll", daemon=True))
         for thread in threads:
             thread.start()
+        state.start_schedule()
         yield
+        state.stop_schedule()
         state.stop.set()
         state.jobs.shutdown(wait=False, cancel_futures=True)
 
@@ -227,6 +250,14 @@ def create_app(settings: Settings, *, warm: bool = True):
         with a justification), `wrong_sop`."""
         return state.copilot.feedback(suggestion_id, who, action=body.action, text=body.text,
                                       justification=body.justification, sop_id=body.sop_id).to_json()
+
+    @app.post("/v1/csat", response_model=CsatResponse, status_code=201, responses=ERRORS, tags=["feedback"])
+    def csat(body: CsatRequest, who: Who):
+        """A customer's CSAT score for a ticket (handbook §8; agents and above).
+
+        It is recorded on the ticket's audit record; a low score raises a review task for the Team Lead.
+        """
+        return state.copilot.csat(body.ticket_id, body.score, who, comment=body.comment, at=body.at)
 
     @app.get("/v1/policies", response_model=PoliciesResponse, responses=ERRORS, tags=["policies"])
     def policies(who: Who):

@@ -108,24 +108,23 @@ class Copilot:
 
         with self._turns:
             suggestion = suggest(ticket, self.settings)
-        return self._keep(suggestion.to_json(), ticket, identity=identity, ticket_id=ticket_id)
+        return self._keep(suggestion, ticket, identity=identity, ticket_id=ticket_id)
 
-    def _keep(self, document: dict[str, Any], ticket: Mapping[str, Any], *, identity: Identity,
-              ticket_id: str | None) -> dict[str, Any]:
+    def _keep(self, suggestion, ticket: Mapping[str, Any], *, identity: Identity, ticket_id: str | None
+              ) -> dict[str, Any]:
+        """Store the suggestion and record it as the workspace does (`audit.record_suggestion`).
+
+        `suggestion_made` carries the guard's verdict on the reply actually shown; when the guard
+        replaced the draft, `reply_blocked` carries the draft and its blocked verdict.
+        """
         suggestion_id = self.store.new_id()
         ticket_id = ticket_id or _ticket_id(ticket)
-        document = {**document, "suggestion_id": suggestion_id, "ticket_id": ticket_id}
+        document = {**suggestion.to_json(), "suggestion_id": suggestion_id, "ticket_id": ticket_id}
         with self._writes:
             self.store.put(suggestion_id=suggestion_id, agent=identity.name, ticket_id=ticket_id, ticket=ticket,
                            document=document)
-        base = _suggestion_event(document, ticket, agent=identity.name, suggestion_id=suggestion_id,
-                                 ticket_id=ticket_id)
-        events = [base]
-        if (document.get("guard") or {}).get("verdict") == "blocked":
-            events.append(dataclasses.replace(base, kind="reply_blocked", reply=(document.get("draft") or {}).get("text"),
-                                              detail={**base.detail, "replacement": document.get("reply")}))
-        with self._writes:
-            audit.record(self.settings, *events)
+            audit.record_suggestion(self.settings, suggestion, agent=identity.name, ticket_id=ticket_id,
+                                    detail={"suggestion_id": suggestion_id})
         return document
 
     def stream(self, ticket: Mapping[str, Any], identity: Identity, *, ticket_id: str | None = None
@@ -198,13 +197,18 @@ class Copilot:
     def _check(self, stored: StoredSuggestion, decision: Mapping[str, Any], text: str) -> dict[str, Any]:
         from sopilot.guard.facts import parse_ticket
         from sopilot.guard.result import guard_ticket
-        from sopilot.suggest import resources
 
         policy = decision.get("policy")
         ticket = {**stored.ticket, "sop_id": policy} if policy else dict(stored.ticket)
-        result = guard_ticket(parse_ticket(ticket), resources.policies(self.settings), reply=text,
+        result = guard_ticket(parse_ticket(ticket), self._policies_for(ticket), reply=text,
                               classify=lambda _message: None, stopped=self.settings.stopped)
         return result.to_json()
+
+    def _policies_for(self, ticket: Mapping[str, Any]):
+        """The policy set in force on the ticket's day (its `created_at`; today without one), as the pipeline uses."""
+        from sopilot.guard.versions import policies_in_force, ticket_date
+
+        return policies_in_force(ticket_date(ticket), self.settings.knowledge_dir)
 
     @staticmethod
     def _answer(recorded, suggestion_id, action, identity, stored, text, violations, justification, sop_id
@@ -213,6 +217,17 @@ class Copilot:
                         ticket_id=stored.ticket_id, policy=recorded.policy, text=text, verdict=recorded.verdict,
                         violations=tuple(violations), justification=justification, sop_id=sop_id,
                         audit_id=recorded.id, at=recorded.created_at.isoformat() if recorded.created_at else None)
+
+    # ---- customer satisfaction -----------------------------------------------------------------
+
+    def csat(self, ticket_id: str, score: int, identity: Identity, *, comment: str | None = None,
+             at: str | None = None) -> dict[str, Any]:
+        """Record one CSAT answer (handbook §8) through `sopilot.reports.csat.record_csat`."""
+        require(identity, "send")
+        from sopilot.reports.csat import record_csat
+
+        with self._writes:
+            return record_csat(self.settings, ticket_id=ticket_id, score=score, comment=comment, at=at).to_json()
 
     # ---- guard and retrieval -------------------------------------------------------------------
 
@@ -224,7 +239,7 @@ class Copilot:
         from sopilot.suggest import resources
 
         parsed, _, _ = parse_case({"ticket": dict(ticket)}, "ticket")
-        result = guard_ticket(parsed, resources.policies(self.settings), reply=reply,
+        result = guard_ticket(parsed, self._policies_for(ticket), reply=reply,
                               classify=resources.classifier(self.settings), stopped=self.settings.stopped)
         return result.to_json()
 

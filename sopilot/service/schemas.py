@@ -49,6 +49,28 @@ class FeedbackRequest(BaseModel):
     sop_id: str | None = Field(default=None, max_length=100, description="For `wrong_sop`: the right SOP.")
 
 
+class CsatRequest(BaseModel):
+    """One customer survey answer (handbook §8): the ticket, a score from 1 to 5, and their words."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "example": {"ticket_id": "ZD-1042", "score": 2, "comment": "Took three days to hear back."}})
+    ticket_id: str = Field(min_length=1, max_length=200, pattern=r"\S")
+    score: int = Field(ge=1, le=5, description="1 (very unhappy) to 5 (very happy); at or below "
+                                               "SOPILOT_CSAT_LOW_SCORE the Team Lead gets a review task.")
+    comment: str | None = Field(default=None, max_length=5_000)
+    at: str | None = Field(default=None, max_length=40, description="When the customer answered (ISO 8601); "
+                                                                    "default now.")
+
+
+class CsatResponse(BaseModel):
+    """What recording the score did: counts, and the Team Lead's review tasks a low score raised."""
+
+    recorded: int
+    duplicates: int
+    low: int
+    tasks: list[dict[str, Any]]
+
+
 class StopRequest(BaseModel):
     """`{"stopped": true|false, "reason": …}` (the reason is required, handbook §7)."""
 

@@ -4,8 +4,8 @@ Feedback arrives later than the suggestion and maybe at another process, so ever
 stored (the `suggest --json` document and the ticket) under its `suggestion_id`. Webhook events
 are stored by (source, event id) with a primary key: the same event delivered twice finds the
 first one's row and gets the same answer, never a second suggestion. Both tables live in the
-audit database under this module's own SQLAlchemy metadata (`_metadata()`), which a migration of
-the audit schema can adopt as it is.
+audit database and are created by its migrations (revision 0003); `_metadata()` declares them for
+queries only.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from sopilot.core.errors import NotFoundError, StoreError
+from sopilot.core.errors import NotFoundError
 
 
 def _metadata():
@@ -58,11 +58,15 @@ class ServiceStore:
 
     def __init__(self, url: str) -> None:
         from sqlalchemy import create_engine
-        from sqlalchemy.exc import SQLAlchemyError
 
         kwargs: dict[str, Any] = {}
         if url.startswith("sqlite"):
             kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
+            path = url.split("///", 1)[1] if "///" in url else ""
+            if path and path != ":memory:":
+                from pathlib import Path
+
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
         else:
             kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
         self.engine = create_engine(url, **kwargs)
@@ -76,16 +80,12 @@ class ServiceStore:
                 cursor.execute("PRAGMA busy_timeout=30000")
                 cursor.close()
 
+        from sopilot.audit.schema import migrate
+
         metadata = _metadata()
         self.suggestions = metadata.tables["service_suggestions"]
         self.events = metadata.tables["webhook_events"]
-        try:
-            metadata.create_all(self.engine)
-        except SQLAlchemyError:
-            try:
-                metadata.create_all(self.engine)
-            except SQLAlchemyError as exc:
-                raise StoreError(f"cannot open the service tables at {url!r}: {exc}") from None
+        migrate(self.engine, url)  # the audit schema's migrations create both tables (revision 0003)
 
     @staticmethod
     def new_id() -> str:
