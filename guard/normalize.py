@@ -56,10 +56,22 @@ _EMPHASIS = re.compile(r"""
       (?![\w_])                                                                             # _em_, not __NAME__
     """, re.VERBOSE)
 _STRAY_MARKS = re.compile(r"""
-    (?<=\w) (?:\*+|~~|`+) (?=[\w*~`])        # re**funded
-    | (?<![\w*~`]) (?:\*+|~~|`+) (?=\w)      # *refunded
-    | (?<=\w) (?:\*+|~~|`+) (?![\w*~`])      # refunded*
-    """, re.VERBOSE)
+    \*+ | ~~ | `+           # a marker left touching a word: "re**funded", "*refunded", "refunded*"
+    """, re.VERBOSE)  # which markers are stray is decided by `_stray` from their neighbours (a fast scan)
+_MARK_CHARS = frozenset("*~`")
+
+
+def _stray(match: re.Match[str]) -> str | tuple[str, int]:
+    """Drop a marker with a word character before it, or after it when none of `*~\`` precedes it."""
+    text, start, end = match.string, match.start(), match.end()
+    before = text[start - 1] if start else " "
+    after = text[end] if end < len(text) else " "
+    word_before = before.isalnum() or before == "_"
+    if word_before or ((after.isalnum() or after == "_") and before not in _MARK_CHARS):
+        return ""
+    return match.group(0), 0
+
+
 _ADJACENT_STARS = re.compile(r"(?<=\w)\*{4,6}(?=\w)")  # two bold spans that meet inside a word
 _LINK = re.compile(r"""
     !? \[ (?P<text>[^\[\]\n]{0,300}) \] \( (?P<url>[^()\s]{0,2000}) (?:\s+"[^"\n]{0,200}")? \)   # [text](https://x)
@@ -295,7 +307,7 @@ def normalize(text: str, *, joins: Callable[[str], bool] | None = None) -> Norma
             current, mapping = _substitute(current, mapping, _EMPHASIS, _emphasis)
             if current == before:
                 break
-        current, mapping = _substitute(current, mapping, _STRAY_MARKS, lambda m: "")  # "*re***funded**" leftovers
+        current, mapping = _substitute(current, mapping, _STRAY_MARKS, _stray)  # "*re***funded**" leftovers
     if "\n" in current:
         current, mapping = _substitute(current, mapping, _HYPHEN_BREAK, lambda m: "")
         current, mapping = _substitute(current, mapping, _LINE_BREAK, lambda m: " ")
