@@ -62,7 +62,7 @@ _MARK_CHARS = frozenset("*~`")
 
 
 def _stray(match: re.Match[str]) -> str | tuple[str, int]:
-    """Drop a marker with a word character before it, or after it when none of `*~\`` precedes it."""
+    """Drop a marker with a word character before it, or after it when no other marker precedes it."""
     text, start, end = match.string, match.start(), match.end()
     before = text[start - 1] if start else " "
     after = text[end] if end < len(text) else " "
