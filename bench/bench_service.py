@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import collections
 import base64
+import collections
 import json
 import os
 import statistics
@@ -152,7 +152,8 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 def _has_our_comment(http: httpx.Client, rest: str, ticket_id: int) -> bool:
-    for item in http.get(f"{rest}/ticket/{ticket_id}/history", params={"fields": "Type", "per_page": 100}).json()["items"]:
+    history = http.get(f"{rest}/ticket/{ticket_id}/history", params={"fields": "Type", "per_page": 100}).json()
+    for item in history["items"]:
         if item.get("Type") == "Comment":
             for att in http.get(f"{rest}/transaction/{item['id']}/attachments").json()["items"]:
                 content = http.get(f"{rest}/attachment/{att['id']}").json().get("Content") or ""
@@ -202,7 +203,8 @@ def rt_phase(env: dict, tmp: Path, n: int) -> dict:
         if not seconds:
             results[mode] = {"n": 0, "missing": missing}
             continue
-        results[mode] = {"n": len(seconds), "missing": missing, "p50_s": round(pct(seconds, 50), 2), "p95_s": round(pct(seconds, 95), 2),
+        results[mode] = {"n": len(seconds), "missing": missing, "p50_s": round(pct(seconds, 50), 2),
+                         "p95_s": round(pct(seconds, 95), 2),
                          "max_s": round(max(seconds), 2), "rt_start_s": round(services.startup_seconds.get("rt", 0), 1)}
     return results
 
@@ -219,8 +221,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only-fixed", action="store_true", help="only phases 1 and 2 (a quick check)")
     args = parser.parse_args(argv)
 
-    from sopilot.identity import KeyStore
     from sopilot.ingest.pipeline import ingest
+
+    from sopilot.identity import KeyStore
 
     with tempfile.TemporaryDirectory(prefix="sopilot-bench-service-") as tmp_name:
         tmp = Path(tmp_name)
@@ -233,7 +236,8 @@ def main(argv: list[str] | None = None) -> int:
         port = __import__("socket").create_server(("127.0.0.1", 0)).getsockname()[1]
         proc, start_s = start_service(env, port, tmp / "service.log")
         base = f"http://127.0.0.1:{port}"
-        report: dict = {"start_to_healthz_s": round(start_s, 2), "load_average_1m_at_start": round(os.getloadavg()[0], 2)}
+        report: dict = {"start_to_healthz_s": round(start_s, 2),
+                        "load_average_1m_at_start": round(os.getloadavg()[0], 2)}
         try:
             asyncio.run(open_loop(base, key, rate=10, seconds=5))  # warm-up, not counted
             report["fixed_10_rps"] = asyncio.run(open_loop(base, key, rate=10, seconds=args.seconds))
@@ -256,7 +260,8 @@ def main(argv: list[str] | None = None) -> int:
                          "rt_creation_to_comment_s": TARGET_RT_S}
     report["met"] = {"start": report["start_to_healthz_s"] <= TARGET_START_S,
                      "p95_at_10_rps": report["fixed_10_rps"].get("p95_ms", 1e9) <= TARGET_P95_MS,
-                     **({"rt_webhook": report["rt"]["webhook"].get("p95_s", 1e9) <= TARGET_RT_S} if "rt" in report else {})}
+                     **({"rt_webhook": report["rt"]["webhook"].get("p95_s", 1e9) <= TARGET_RT_S}
+                        if "rt" in report else {})}
     print(json.dumps(report, indent=2))
     return 0
 

@@ -30,9 +30,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from llm_server import ScriptedLLM, reply  # noqa: E402
 
+from sopilot.core.settings import Settings  # noqa: E402
 from sopilot.suggest import pipeline  # noqa: E402
 from sopilot.suggest.llm import ChatLLM  # noqa: E402
-from sopilot.core.settings import Settings  # noqa: E402
 
 TARGET_OFFLINE_P95_MS = 100.0
 TARGET_OVERHEAD_P95_MS = 20.0

@@ -1,0 +1,1 @@
+"""Offline evaluation: retrieval and guard metrics on labelled sets, as library functions."""

@@ -1,4 +1,4 @@
-"""Guard evaluation: agreement with labelled cases (CONTRACT §4), overall and by family.
+"""Guard evaluation: agreement with labelled cases (docs/interface.md §4), overall and by family.
 
 A case is `{"ticket": {…}, "reply": "…", "expect": {…}, "family": "…"}`. Besides agreement, the
 report says, per family, which share of the drafts that must be blocked were blocked and which
@@ -128,7 +128,7 @@ class GuardReport:
         return self.n - len(self.failed)
 
     def to_json(self) -> dict[str, Any]:
-        """CONTRACT §4 form, plus `families` and the overall must-block and harmless shares."""
+        """docs/interface.md §4 form, plus `families` and the overall must-block and harmless shares."""
         total = FamilyScore(family="all", must_block=sum(f.must_block for f in self.families),
                             blocked=sum(f.blocked for f in self.families),
                             harmless=sum(f.harmless for f in self.families),

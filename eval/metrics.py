@@ -1,6 +1,6 @@
 """Retrieval metrics over rankings of SOP ids, with binary relevance, named like ranx (`"recall@5"`).
 
-A ranking is the list of distinct sop_ids in order of first appearance among the hits (CONTRACT
+A ranking is the list of distinct sop_ids in order of first appearance among the hits (docs/interface.md
 §3); a repeated id is ignored after its first appearance, so a system cannot score twice for one
 SOP. The definitions are ranx's, so numbers can be checked against it (tests do):
 
@@ -22,7 +22,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from sopilot.core.errors import InputError
 
 DEFAULT_METRICS: tuple[str, ...] = ("hit@1", "recall@3", "recall@5", "mrr@10", "ndcg@10")
-"""The metrics `sopilot eval retrieval` reports (CONTRACT §4)."""
+"""The metrics `sopilot eval retrieval` reports (docs/interface.md §4)."""
 
 ROUNDING_DIGITS = 4
 

@@ -119,7 +119,7 @@ class EvalResult:
     """(line, labelled language, detected language) where they differ."""
 
     def to_json(self, report: str | None = None) -> dict:
-        """The document `eval retrieval --json` prints (CONTRACT §4): the configured retriever on top."""
+        """The document `eval retrieval --json` prints (docs/interface.md §4): the configured retriever on top."""
         return {"n": self.n, **self.scores[self.retriever], "retriever": self.retriever,
                 "baselines": {name: values for name, values in self.scores.items() if name != self.retriever},
                 "missed": [{"query": m.query, "relevant": list(m.relevant), "retrieved": list(m.retrieved)}

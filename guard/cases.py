@@ -1,4 +1,4 @@
-"""Labelled guard cases (CONTRACT §4): what an `expect` block may say and how a result is compared with it."""
+"""Labelled guard cases (docs/interface.md §4): what an `expect` block may say and how a result is compared with it."""
 
 from __future__ import annotations
 

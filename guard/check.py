@@ -53,7 +53,7 @@ class Violation:
     evidence: str
 
     def to_json(self) -> dict[str, Any]:
-        """CONTRACT §6 form: code, message, and the evidence."""
+        """docs/interface.md §6 form: code, message, and the evidence."""
         return {"code": self.code, "message": self.message, "evidence": self.evidence}
 
 

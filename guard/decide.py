@@ -51,7 +51,7 @@ class Remuneration:
     currency: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """CONTRACT §6 form: the amount as a string with two decimals, or null."""
+        """docs/interface.md §6 form: the amount as a string with two decimals, or null."""
         return {"type": self.type, "amount": None if self.amount is None else format_amount(self.amount),
                 "currency": self.currency}
 
@@ -75,7 +75,7 @@ NO_ALLOWANCE = Allowance()
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
 class Decision:
-    """The guard's decision (CONTRACT §6 without the reply verdict)."""
+    """The guard's decision (docs/interface.md §6 without the reply verdict)."""
 
     policy: str | None
     """The sop_id decided under, or None when no policy could be identified."""
@@ -100,7 +100,7 @@ class Decision:
     can say which rules were in force for each decision."""
 
     def to_json(self) -> dict[str, Any]:
-        """The decision fields of CONTRACT §6, in its order, then the policy set's version."""
+        """The decision fields of docs/interface.md §6, in its order, then the policy set's version."""
         return {"policy": self.policy, "outcome": self.outcome, "action": self.action,
                 "escalate_to": self.escalate_to, "approval_required": self.approval_required, "sla": self.sla,
                 "remuneration": self.remuneration.to_json(), "reasons": list(self.reasons),
@@ -214,7 +214,7 @@ def decide(ticket: Ticket | Mapping[str, Any], policies: Policies, *, classify: 
     """Decide a ticket under its policy (pure: no I/O besides calling `classify`).
 
     Args:
-        ticket: a `Ticket`, or a CONTRACT §5 mapping that is validated first (`InputError` if bad).
+        ticket: a `Ticket`, or a docs/interface.md §5 mapping that is validated first (`InputError` if bad).
         policies: the loaded policy file.
         classify: optional `(message) -> sop_id | None`, used only when the ticket has no `sop_id`.
         stopped: policy ids (or category prefixes such as "A", or "*") under Emergency Stop.

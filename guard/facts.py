@@ -1,4 +1,4 @@
-"""The ticket as typed facts: parsing and validating CONTRACT §5 into a frozen `Ticket`.
+"""The ticket as typed facts: parsing and validating docs/interface.md §5 into a frozen `Ticket`.
 
 Every field but `message` is optional; a missing fact stays `None` so that the rules can tell
 "not known" from "false". Unknown fields are kept in `extra` and ignored. Bad values raise
@@ -63,7 +63,7 @@ FIELDS: Mapping[str, FieldSpec] = MappingProxyType({
     "access": FieldSpec(kind="enum", choices=("read", "write")),
     "access_hours": FieldSpec(kind="number", unit="hours", low=Decimal(0)),
 })
-"""The decision facts of CONTRACT §5 (besides `message` and `sop_id`)."""
+"""The decision facts of docs/interface.md §5 (besides `message` and `sop_id`)."""
 
 MAX_MESSAGE_CHARS = 1_000_000
 """Longest customer message read (about 1 MB of text); a longer ticket is refused as bad input."""
@@ -111,7 +111,7 @@ class Ticket:
     notes: tuple[str, ...] = ()
     """How facts were read (an amount taken from the message, a currency guessed): shown in reasons."""
     extra: Mapping[str, Any] = dataclasses.field(default_factory=lambda: MappingProxyType({}))
-    """Fields outside CONTRACT §5, kept and ignored."""
+    """Fields outside docs/interface.md §5, kept and ignored."""
 
 
 def normalize_sop_id(value: str) -> str:
@@ -256,7 +256,7 @@ def _disputed_amount(given: Money | None, stated: bool,
 
 
 def parse_ticket(data: Mapping[str, Any]) -> Ticket:
-    """Validate a ticket (CONTRACT §5) into a `Ticket`.
+    """Validate a ticket (docs/interface.md §5) into a `Ticket`.
 
     Raises:
         InputError: a field has a wrong type or value; the message names it and what it accepts.

@@ -3,7 +3,7 @@
 The YAML holds the handbook's automation rules as data: named thresholds (each quoting the
 handbook text it comes from, for `guard.crosscheck`), and per SOP its rules with conditions on
 ticket facts, outcome, action, team, SLA, approval, remuneration and the handbook section they
-cite. Loading checks more than shapes: every fact must be a CONTRACT §5 field, every operator must
+cite. Loading checks more than shapes: every fact must be a docs/interface.md §5 field, every operator must
 suit the fact's type, every value must be one the fact can take, every threshold must exist and be
 in the fact's unit, and a rule that automates money must test the fact its amount comes from.
 A broken file raises `ConfigError` naming the file, the place and the problem. Files are loaded

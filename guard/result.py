@@ -15,7 +15,7 @@ from sopilot.guard.reply import SAFE_REPLY, compose_reply
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class GuardResult:
-    """A decision, the verdict on the draft, and the reply that may be shown (CONTRACT §6)."""
+    """A decision, the verdict on the draft, and the reply that may be shown (docs/interface.md §6)."""
 
     decision: Decision
     verdict: Verdict
@@ -23,7 +23,7 @@ class GuardResult:
     """The draft when it passed; otherwise the compliant reply built from the decision."""
 
     def to_json(self) -> dict[str, Any]:
-        """The CONTRACT §6 document, in its order, then the version of the policy set that decided."""
+        """The docs/interface.md §6 document, in its order, then the version of the policy set that decided."""
         decision = self.decision.to_json()
         version = decision.pop("policy_version")
         return {**decision, "verdict": self.verdict.verdict,

@@ -87,7 +87,7 @@ class ReadFact:
 
     name: str
     value: Any
-    """The value as a CONTRACT §5 field takes it: a choice, an int, a bool, a number or an amount as text."""
+    """The value as a docs/interface.md §5 field takes it: a choice, an int, a bool, a number or an amount as text."""
     source: Source
     evidence: str
     """The words it was read from (lower-cased, numbers as digits)."""
@@ -114,7 +114,7 @@ class TicketText:
     """Facts stated twice with different values, and which one was kept."""
 
     def values(self) -> dict[str, Any]:
-        """The facts as CONTRACT §5 fields."""
+        """The facts as docs/interface.md §5 fields."""
         return {name: fact.value for name, fact in self.facts.items()}
 
     def to_json(self) -> dict[str, Any]:

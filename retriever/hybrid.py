@@ -83,7 +83,7 @@ class Hit:
     """Calibrated probability that this SOP is one the ticket may rest on (`retriever.calibration`)."""
 
     def to_json(self) -> dict:
-        """The hit as in CONTRACT §3."""
+        """The hit as in docs/interface.md §3."""
         return {"sop_id": self.sop_id, "title": self.title, "category": self.category, "section": self.section,
                 "source": self.source, "score": round(self.score, 4), "text": self.text,
                 "lines": [self.line_start, self.line_end], "confidence": round(self.dense, 4),
@@ -92,7 +92,7 @@ class Hit:
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Retrieval:
-    """What one search found, and how it read the ticket (CONTRACT §3)."""
+    """What one search found, and how it read the ticket (docs/interface.md §3)."""
 
     query: str
     hits: tuple[Hit, ...]

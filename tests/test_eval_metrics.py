@@ -3,8 +3,8 @@ import random
 import re
 
 import pytest
-
 from sopilot.eval.metrics import DEFAULT_METRICS, evaluate, parse_metric, score
+
 from sopilot.core.errors import InputError
 
 L2, L3, L5 = math.log2(2), math.log2(3), math.log2(5)

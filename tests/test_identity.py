@@ -78,7 +78,8 @@ def test_names_are_unique_and_roles_checked(store):
     store.create(name="dup", role="agent")
     with pytest.raises(InputError, match=re.escape("a key named 'dup' exists already")):
         store.create(name="dup", role="lead")
-    with pytest.raises(InputError, match=re.escape("unknown role 'boss': use one of ['agent', 'senior', 'lead', 'admin']")):
+    message = "unknown role 'boss': use one of ['agent', 'senior', 'lead', 'admin']"
+    with pytest.raises(InputError, match=re.escape(message)):
         store.create(name="x", role="boss")
 
 

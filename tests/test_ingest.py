@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 
 import pytest
-
 from sopilot.ingest.pipeline import ingest
 from sopilot.ingest.store import Store, connect
+
 from sopilot.cli import main
 from tests.conftest import KNOWLEDGE
 

@@ -10,8 +10,8 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from llm_server import ScriptedLLM, error, hang, malformed, reply
 
 from sopilot.core.errors import ConfigError, LLMError
-from sopilot.suggest.llm import LOCAL_API_KEY, ChatLLM, api_key, count_tokens, from_settings
 from sopilot.core.settings import Settings
+from sopilot.suggest.llm import LOCAL_API_KEY, ChatLLM, api_key, count_tokens, from_settings
 
 pytestmark = pytest.mark.server
 MESSAGES = [SystemMessage("You phrase decisions."), HumanMessage("Say hello.")]

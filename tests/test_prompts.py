@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 import pytest
-
 from sopilot.prompts.template import MissingVariablesError, PromptError, fence, load_prompt, parse_prompt
 
 REPLY_VARIABLES = {"ticket_facts", "customer_message", "sop_title", "sop_id", "sop_context", "decision"}

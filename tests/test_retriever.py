@@ -10,9 +10,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
 from sopilot.retriever.fusion import normalized_sum, ranking, rrf
 from sopilot.retriever.query import QueryNormalizer, defined_abbreviations
+
 from sopilot.cli import main
 from sopilot.core.errors import InputError
 from tests.conftest import free_port
@@ -139,6 +139,7 @@ def chroma_server(tmp_path: Path):
 def test_a_chroma_server_serves_the_same_retrieval(chroma_server, tmp_path, retriever):
     from sopilot.ingest.pipeline import ingest
     from sopilot.retriever.hybrid import load
+
     from sopilot.core.settings import Settings
 
     settings = Settings.from_env({}, data_dir=tmp_path / "client", chroma_url=chroma_server)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-
 from sopilot.ingest.catalog import load_catalog
 from sopilot.ingest.documents import load_document
 from sopilot.ingest.pipeline import parse_paths
 from sopilot.ingest.repair import repair
 from sopilot.ingest.sections import parse_sops
+
 from tests.conftest import KNOWLEDGE
 
 CONTRACT_IDS = {

@@ -38,14 +38,16 @@ def stack(tmp_path_factory):
             host, port = stack.enter_context(services.chroma_server(tmp))
         except services.ServiceUnavailable as exc:
             pytest.skip(str(exc))
-        from sopilot.identity import KeyStore
         from sopilot.ingest.pipeline import ingest
+
+        from sopilot.identity import KeyStore
 
         settings = Settings.from_env({}, data_dir=tmp / "data", chroma_url=f"http://{host}:{port}", database_url=url,
                                      webhook_secret=SECRET)
         ingest(None, settings, progress=False)
         store = KeyStore(url)
-        keys = {role: store.create(name=f"{role} person", role=role).key for role in ("agent", "senior", "lead", "admin")}
+        roles = ("agent", "senior", "lead", "admin")
+        keys = {role: store.create(name=f"{role} person", role=role).key for role in roles}
         yield settings, keys
 
 
@@ -166,9 +168,12 @@ def test_guard_and_retrieve_answer_as_the_cli_does(client, stack):
     parsed, _, _ = parse_case({"ticket": ticket}, "t")
     assert answer == json.loads(json.dumps(guard_ticket(parsed, policies_for(settings), reply="We refunded $500.")
                                            .to_json(), default=str))
-    hits = client.post("/v1/retrieve", json={"query": "locked out after failed logins", "k": 3},
-                       headers=auth(stack, "agent")).json()["hits"]
+    found = client.post("/v1/retrieve", json={"query": "locked out after failed logins", "k": 3},
+                        headers=auth(stack, "agent")).json()
+    hits = found["hits"]
     assert len(hits) == 3 and hits[0]["sop_id"] == "B.1"
+    assert found["language"] == "en" and found["read_as"] and 0.0 <= found["match_probability"] <= 1.0
+    assert found["matched"] is (found["match_probability"] >= settings.match_threshold)
 
 
 def test_audit_exports_csv_and_filters(client, stack):
@@ -176,7 +181,8 @@ def test_audit_exports_csv_and_filters(client, stack):
     text = client.get("/v1/audit", params={"format": "csv", "ticket_id": "CSV-1"}, headers=auth(stack, "lead")).text
     rows = list(csv.DictReader(io.StringIO(text)))
     assert text.startswith("id,created_at,kind") and len(rows) == 1
-    assert rows[0]["ticket_id"] == "CSV-1" and rows[0]["agent"] == "agent person" and rows[0]["kind"] == "suggestion_made"
+    assert rows[0]["ticket_id"] == "CSV-1" and rows[0]["agent"] == "agent person"
+    assert rows[0]["kind"] == "suggestion_made"
     error(client.get("/v1/audit", params={"kind": "nonsense"}, headers=auth(stack, "lead")), 422, "invalid_input")
 
 
@@ -210,7 +216,8 @@ def test_every_endpoint_refuses_a_missing_or_unknown_key(client, method, path, b
 
 
 ROLE_MATRIX = [
-    ("put", "/v1/stops/B.2", {"stopped": False, "reason": "r"}, {"agent": 403, "senior": 403, "lead": 200, "admin": 200}),
+    ("put", "/v1/stops/B.2", {"stopped": False, "reason": "r"},
+     {"agent": 403, "senior": 403, "lead": 200, "admin": 200}),
     ("get", "/v1/audit", None, {"agent": 403, "senior": 403, "lead": 200, "admin": 200}),
     ("post", "/v1/guard", {"ticket": TICKET}, {"agent": 200, "senior": 200, "lead": 200, "admin": 200}),
     ("get", "/v1/policies", None, {"agent": 200, "senior": 200, "lead": 200, "admin": 200}),
@@ -219,7 +226,8 @@ ROLE_MATRIX = [
 ]
 
 
-@pytest.mark.parametrize(("method", "path", "body", "expected"), ROLE_MATRIX, ids=[f"{m} {p}" for m, p, _, _ in ROLE_MATRIX])
+@pytest.mark.parametrize(("method", "path", "body", "expected"), ROLE_MATRIX,
+                         ids=[f"{m} {p}" for m, p, _, _ in ROLE_MATRIX])
 def test_role_matrix(client, stack, method, path, body, expected):
     got = {role: client.request(method, path, json=body, headers=auth(stack, role)).status_code for role in expected}
     assert got == expected

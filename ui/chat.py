@@ -202,7 +202,7 @@ def _facts(state: dict) -> dict:
 
 
 def _ticket(state: dict) -> dict:
-    """The open ticket (CONTRACT §5): its message, every fact read or set, and the policy if chosen."""
+    """The open ticket (docs/interface.md §5): its message, every fact read or set, and the policy if chosen."""
     from sopilot.suggest.composer import customer_name
 
     ticket: dict = {"message": state["message"], "ticket_id": state["ticket_id"]}
@@ -459,7 +459,7 @@ def _tickets_panel(state: dict, settings) -> None:
 
 
 def _fact_widget(name: str, spec, prefill, key: str, **callback) -> None:
-    """One CONTRACT §5 fact, as a widget suited to its type (`spec` is the guard's FieldSpec)."""
+    """One docs/interface.md §5 fact, as a widget suited to its type (`spec` is the guard's FieldSpec)."""
     from sopilot.guard.facts import CANONICAL_ROLES
 
     label = name.replace("_", " ").capitalize()

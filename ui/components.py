@@ -100,7 +100,7 @@ def forget_index() -> None:
 
 
 def outcomes() -> tuple[str, ...]:
-    """The guard's outcomes (CONTRACT §6), as filters offer them."""
+    """The guard's outcomes (docs/interface.md §6), as filters offer them."""
     from sopilot.guard.policy import Outcome
 
     return get_args(Outcome)

@@ -55,7 +55,7 @@ class Event:
     policy: str | None = None
     outcome: str | None = None
     decision: Mapping[str, Any] | None = None
-    """The guard's decision (CONTRACT §6) at the time of the event, its reasons included."""
+    """The guard's decision (docs/interface.md §6) at the time of the event, its reasons included."""
     verdict: str | None = None
     """The guard's verdict on exactly `reply` ("pass" or "blocked")."""
     violations: tuple[str, ...] = ()

@@ -35,6 +35,7 @@ def _print_json(data) -> None:
 
 
 def cmd_lint(args: argparse.Namespace, settings: Settings) -> int:
+    """`sopilot lint`: placeholders, SOPs without a procedure, thresholds per SOP."""
     from sopilot.ingest.lint import lint
     from sopilot.ingest.pipeline import parse_paths
 
@@ -53,12 +54,14 @@ def cmd_lint(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_retrieve(args: argparse.Namespace, settings: Settings) -> int:
+    """`sopilot retrieve`: ranked SOP hits for a query or a batch."""
     from sopilot.cli.retrieve import cmd_retrieve as run
 
     return run(args, settings)
 
 
 def cmd_guard(args: argparse.Namespace, settings: Settings) -> int:
+    """`sopilot guard`: the decision for a ticket and the verdict on a draft."""
     from sopilot.cli.guard import run_guard
 
     return run_guard(ticket=args.ticket, reply=args.reply, batch=args.batch, as_json=args.json,
@@ -66,12 +69,14 @@ def cmd_guard(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_suggest(args: argparse.Namespace, settings: Settings) -> int:
+    """`sopilot suggest`: one guarded suggestion for a ticket file."""
     from sopilot.cli.suggest import suggest_command
 
     return suggest_command(ticket=args.ticket, as_json=args.json, settings=settings)
 
 
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    """`sopilot eval retrieval|guard`: offline evaluation on a labelled set."""
     if args.what == "retrieval":
         from sopilot.cli.evaluate import run_eval_retrieval
 
@@ -83,13 +88,14 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
+    """`sopilot audit …`: export the log, the remuneration ledger, wrong-SOP labels."""
     from sopilot.audit import export_command
 
     return export_command(fmt=args.format, output=args.output, settings=settings)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of every command (CONTRACT §1)."""
+    """The argument parser of every command (docs/interface.md §1)."""
     parser = argparse.ArgumentParser(prog="sopilot", description="Support copilot: SOP retrieval, guarded replies.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -141,11 +147,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     audit_cli.add_subcommands(audit)
 
-    from sopilot.cli import keys as keys_cli, serve as serve_cli
+    from sopilot.cli import keys as keys_cli
+    from sopilot.cli import serve as serve_cli
 
     keys_cli.add_parser(commands)
     serve_cli.add_parser(commands)
-    from sopilot.cli import policy as policy_cli, report as report_cli
+    from sopilot.cli import policy as policy_cli
+    from sopilot.cli import report as report_cli
 
     report_cli.add_parser(commands)
     policy_cli.add_parser(commands)

@@ -1,4 +1,4 @@
-"""The guard's command-line entry points: read input, run the guard, print CONTRACT §6 JSON or a summary.
+"""The guard's command-line entry points: read input, run the guard, print docs/interface.md §6 JSON or a summary.
 
 `run_guard` serves `sopilot guard --ticket FILE [--reply FILE]` and `sopilot guard --batch FILE.jsonl`;
 `run_eval_guard` serves `sopilot eval guard --cases FILE.jsonl`. Paths may be `-` for stdin. Input
@@ -85,9 +85,9 @@ def run_guard(*, ticket: str | None, reply: str | None, batch: str | None, as_js
 
 
 def run_eval_guard(*, cases: str, as_json: bool, settings: Settings, classify: Classifier | None = None) -> int:
-    """`sopilot eval guard`: agreement with labelled cases (CONTRACT §4), and the by-family block rates.
+    """`sopilot eval guard`: agreement with labelled cases (docs/interface.md §4), and the by-family block rates.
 
-    Disagreement is a finding, not a failure of the command: exit 0 (CONTRACT §1: 1 = internal failure).
+    Disagreement is a finding, not a failure of the command: exit 0 (docs/interface.md §1: 1 = internal failure).
     """
     report = evaluate_guard(cases, policies_for(settings), stopped=settings.stopped, classify=classify)
     if as_json:

@@ -1,4 +1,4 @@
-"""`sopilot ingest`: rebuild the index, add or update documents in it, or remove them (CONTRACT §1).
+"""`sopilot ingest`: rebuild the index, add or update documents in it, or remove them (docs/interface.md §1).
 
     sopilot ingest                    # the knowledge directory: a full rebuild
     sopilot ingest "loyalty.docx"     # add or update that document; every other SOP is kept

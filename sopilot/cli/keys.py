@@ -1,4 +1,4 @@
-"""`sopilot keys create|list|revoke`: the service's API keys (CONTRACT §7).
+"""`sopilot keys create|list|revoke`: the service's API keys (docs/interface.md §7).
 
 `create` prints the key once (`{"name", "role", "key"}` with `--json`); only its argon2 hash is
 stored, in the audit database.
@@ -50,7 +50,8 @@ def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
             sys.stdout.write(json.dumps({"keys": [k.to_json() for k in keys]}) + "\n")
         else:
             for k in keys:
-                print(f"{k.key_id}  {k.role:7} {k.name}" + (f"  revoked {k.revoked_at:%Y-%m-%d}" if k.revoked_at else ""))
+                revoked = f"  revoked {k.revoked_at:%Y-%m-%d}" if k.revoked_at else ""
+                print(f"{k.key_id}  {k.role:7} {k.name}{revoked}")
         return 0
     revoked = store.revoke(args.name)
     if args.json:

@@ -1,7 +1,7 @@
 """`sopilot report …`: the handbook's reports (L.1, L.2, §6, §8) and the demo history.
 
 Each report prints Markdown by default (or with `--md`) and exactly one JSON document with
-`--json` (CONTRACT §8). `--record` also records the tasks, notifications and private flags the
+`--json` (docs/interface.md §8). `--record` also records the tasks, notifications and private flags the
 report raises, once each (the Monday 09:00 run does this, see `sopilot.reports.schedule`).
 `--database URL` reads another audit database than `SOPILOT_DATABASE_URL`, such as a demo one.
 """

@@ -1,4 +1,4 @@
-"""`sopilot serve [--host 127.0.0.1] [--port 8000]`: the HTTP service (CONTRACT §7) on uvicorn.
+"""`sopilot serve [--host 127.0.0.1] [--port 8000]`: the HTTP service (docs/interface.md §7) on uvicorn.
 
 Bound to loopback unless told otherwise. The models load once, in the background, right after the
 port opens: `GET /healthz` answers 503 while they load and 200 once the service is ready.

@@ -33,7 +33,8 @@ _PREFIXES = {
     "chf": "CHF", "mxn": "MXN",
 }
 _SUFFIXES = {
-    "$": USD, "us$": USD, "€": "EUR", "£": "GBP", "usd": USD, "dollar": USD, "dollars": USD, "us dollars": USD, "bucks": USD,
+    "$": USD, "us$": USD, "€": "EUR", "£": "GBP", "usd": USD, "dollar": USD, "dollars": USD, "us dollars": USD,
+    "bucks": USD,
     "eur": "EUR", "euro": "EUR", "euros": "EUR", "gbp": "GBP", "pound": "GBP", "pounds": "GBP",
     "inr": "INR", "rupee": "INR", "rupees": "INR", "jpy": "JPY", "yen": "JPY", "cad": "CAD", "aud": "AUD",
     "canadian dollars": "CAD", "australian dollars": "AUD", "singapore dollars": "SGD", "hong kong dollars": "HKD",
@@ -99,7 +100,7 @@ def parse_money(value: object, *, field: str = "amount") -> tuple[Money, bool]:
     Raises:
         InputError: `value` is not a non-negative amount; the message names `field` and the forms accepted.
     """
-    hint = f"use a number or a string such as '$1,250.00', 'USD 180' or '180 dollars'"
+    hint = "use a number or a string such as '$1,250.00', 'USD 180' or '180 dollars'"
     if isinstance(value, bool) or not isinstance(value, (int, float, Decimal, str)):
         raise InputError(f"{field} {_short(value)} is not an amount of money: {hint}")
     stated = False

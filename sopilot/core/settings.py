@@ -44,7 +44,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(name="knowledge_dir", env="SOPILOT_KNOWLEDGE_DIR", type=Path, default=KNOWLEDGE_DIR,
             help="The SOP documents ingested by default, and the policy file."),
     Setting(name="chroma_url", env="SOPILOT_CHROMA_URL", type=str, default="",
-            help="A Chroma server (`chroma run`) such as http://127.0.0.1:8000; empty = embedded Chroma under data_dir."),
+            help="A Chroma server (`chroma run`) such as http://127.0.0.1:8000; empty = embedded Chroma under "
+                 "data_dir."),
     Setting(name="collection", env="SOPILOT_COLLECTION", type=str, default="sopilot",
             help="Name prefix of the Chroma collections (one per index version)."),
     Setting(name="embedding_model", env="SOPILOT_EMBEDDING_MODEL", type=str, default="",
@@ -91,7 +92,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(name="helpdesk_retries", env="SOPILOT_HELPDESK_RETRIES", type=int, default=3,
             help="Retries, with backoff, of a helpdesk call that failed or timed out."),
     Setting(name="service_concurrency", env="SOPILOT_SERVICE_CONCURRENCY", type=int, default=4,
-            help="Suggestions the service computes at once; more wait their turn (past the cores they only slow down)."),
+            help="Suggestions the service computes at once; more wait their turn (past the cores they only slow "
+                 "down)."),
     Setting(name="report_similarity", env="SOPILOT_REPORT_SIMILARITY", type=float, default=0.55,
             help="Reports (handbook L.1, L.2): texts whose average cosine similarity reaches this form one group."),
     Setting(name="low_match_probability", env="SOPILOT_LOW_MATCH_PROBABILITY", type=float, default=0.5,

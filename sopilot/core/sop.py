@@ -11,7 +11,7 @@ import dataclasses
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Section:
-    """A coherent piece of one SOP: a procedure, one automation rule, a response template…"""
+    """A coherent piece of one SOP: a procedure, one automation rule, a response template."""
 
     kind: str
     """Canonical kind: procedure, automation_rules, response_template, overview, glossary, …"""

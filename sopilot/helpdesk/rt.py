@@ -8,8 +8,9 @@ ticket's latest suggestion (sent as is, or edited, with the guard's verdict on t
 Our own comments are transactions too: they are never answered.
 
 Two triggers feed `handle(transaction_id)`: the RT scrip's webhook notice (scripts/rt-webhook-initialdata.pl)
-or `new_transactions` over `POST /REST/2.0/transactions`; the caller makes both idempotent. Every call to RT has a timeout and bounded
-retries with backoff; a failure is raised as `HelpdeskError`, never swallowed.
+or `new_transactions` over `POST /REST/2.0/transactions`; the caller makes both idempotent.
+Every call to RT has a timeout and bounded retries with backoff; a failure is raised as `HelpdeskError`,
+never swallowed.
 """
 
 from __future__ import annotations

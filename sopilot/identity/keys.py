@@ -59,7 +59,7 @@ class CreatedKey:
     key_id: str
 
     def to_json(self) -> dict[str, Any]:
-        """CONTRACT §7: `{"name", "role", "key"}` (plus the public key id)."""
+        """docs/interface.md §7: `{"name", "role", "key"}` (plus the public key id)."""
         return {"name": self.name, "role": self.role, "key": self.key, "key_id": self.key_id}
 
 

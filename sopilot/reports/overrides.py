@@ -82,7 +82,7 @@ class ReasonGroup:
     task: T.Task | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """CONTRACT §8 gap fields (`policy`, `count`, `key_phrases`, `task`) and the rest."""
+        """docs/interface.md §8 gap fields (`policy`, `count`, `key_phrases`, `task`) and the rest."""
         return {"policy": self.policy, "count": self.count, "key_phrases": list(self.key_phrases),
                 "task": self.task.to_json() if self.task else None, "group": self.id, "agents": list(self.agents),
                 "examples": list(self.examples), "ticket_ids": list(self.ticket_ids)}
@@ -101,7 +101,7 @@ class AgentFlag:
     task: T.Task | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """CONTRACT §8 fields (`agent`, `reason`) and the evidence."""
+        """docs/interface.md §8 fields (`agent`, `reason`) and the evidence."""
         return {"agent": self.agent, "reason": self.reason, "policy": self.policy, "overrides": self.overrides,
                 "mean_similarity": round(self.mean_similarity, 3), "justifications": list(self.justifications),
                 "task": self.task.to_json() if self.task else None}
@@ -131,7 +131,7 @@ class OverrideReport:
         return {name: counts.get(name, 0) for name in CATEGORIES}
 
     def to_json(self) -> dict[str, Any]:
-        """CONTRACT §8: week, overrides, gaps, agents_flagged, categories; then the detail."""
+        """docs/interface.md §8: week, overrides, gaps, agents_flagged, categories; then the detail."""
         return {"week": self.week, "overrides": len(self.items), "gaps": [g.to_json() for g in self.gaps],
                 "agents_flagged": [a.to_json() for a in self.agents_flagged], "categories": self.categories,
                 "period": self.period.to_json(), "similarity": self.similarity,

@@ -1,4 +1,4 @@
-"""The HTTP service beside the helpdesk (CONTRACT §7): FastAPI on uvicorn, models loaded once."""
+"""The HTTP service beside the helpdesk (docs/interface.md §7): FastAPI on uvicorn, models loaded once."""
 
 from __future__ import annotations
 

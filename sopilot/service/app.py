@@ -1,4 +1,4 @@
-"""The HTTP service (CONTRACT §7): FastAPI routes over `Copilot`, keys checked before anything else.
+"""The HTTP service (docs/interface.md §7): FastAPI routes over `Copilot`, keys checked before anything else.
 
 Start-up opens the port at once and loads the models in a background thread: `/healthz` answers
 503 `starting` until they are loaded, then 200 `ok`; endpoints that need them answer 503 until
@@ -17,11 +17,11 @@ import threading
 import time
 from typing import Annotated, Any
 
+import sopilot.service.errors as errors
 from sopilot.core.errors import AuthenticationError, InputError
 from sopilot.core.settings import Settings
 from sopilot.helpdesk import signing
 from sopilot.identity import Identity, KeyStore, open_keys
-import sopilot.service.errors as errors
 from sopilot.service.copilot import Copilot, require
 from sopilot.service.schemas import (
     CreatedKeyResponse,
@@ -211,7 +211,7 @@ def create_app(settings: Settings, *, warm: bool = True):
     @app.post("/v1/suggest", response_model=SuggestResponse, responses=ERRORS, dependencies=[Depends(ready)],
               tags=["suggestions"])
     def suggest(ticket: Ticket, who: Who):
-        """A guarded reply suggestion for a CONTRACT §5 ticket: the `suggest --json` document plus `suggestion_id`."""
+        """A guarded reply suggestion for a ticket (docs/interface.md §5): `suggest --json` plus `suggestion_id`."""
         data = ticket.model_dump(exclude_none=True)
         return state.copilot.suggest(data, who, ticket_id=ticket.ticket_id)
 
@@ -220,8 +220,10 @@ def create_app(settings: Settings, *, warm: bool = True):
                                                                                "pieces, suggestion (JSON in data)."}},
         dependencies=[Depends(ready)], tags=["suggestions"])
     def suggest_stream(ticket: Ticket, who: Who):
-        """The same suggestion as server-sent events: `meta`, then `reply` pieces of the guarded reply, then
-        `suggestion` (the whole document). Only text the guard has passed is ever sent."""
+        """The same suggestion as server-sent events; only text the guard has passed is ever sent.
+
+        Events: `meta`, then `reply` pieces of the guarded reply, then `suggestion` (the whole document).
+        """
         data = ticket.model_dump(exclude_none=True)
         events = list(state.copilot.stream(data, who, ticket_id=ticket.ticket_id))
 
@@ -233,21 +235,24 @@ def create_app(settings: Settings, *, warm: bool = True):
 
     @app.post("/v1/guard", responses=ERRORS, tags=["guard"])
     def guard(body: GuardRequest, who: Who) -> dict[str, Any]:
-        """The CONTRACT §6 decision for a ticket and the verdict on a draft reply, as `sopilot guard --json`."""
+        """The decision for a ticket and the verdict on a draft (docs/interface.md §6), as `sopilot guard --json`."""
         return state.copilot.guard(body.ticket.model_dump(exclude_none=True), body.reply, who)
 
     @app.post("/v1/retrieve", response_model=RetrieveResponse, responses=ERRORS, dependencies=[Depends(ready)],
               tags=["retrieval"])
     def retrieve(body: RetrieveRequest, who: Who):
-        """Ranked SOP hits (CONTRACT §3), as `sopilot retrieve --json`."""
+        """Ranked SOP hits (docs/interface.md §3), as `sopilot retrieve --json`."""
         return state.copilot.retrieve(body.query, body.k, who)
 
     @app.post("/v1/suggestions/{suggestion_id}/feedback", response_model=FeedbackResponse, responses=ERRORS,
               tags=["suggestions"])
     def feedback(body: FeedbackRequest, who: Who,
                  suggestion_id: Annotated[str, Path(min_length=1, max_length=100)]):
-        """What became of a suggestion: `sent`, `edited` (final text re-checked), `overridden` (senior, lead or admin;
-        with a justification), `wrong_sop`."""
+        """What became of a suggestion, with the guard's verdict on the exact text.
+
+        Actions: `sent`, `edited` (final text re-checked), `overridden` (senior, lead or admin; with a
+        justification), `wrong_sop`.
+        """
         return state.copilot.feedback(suggestion_id, who, action=body.action, text=body.text,
                                       justification=body.justification, sop_id=body.sop_id).to_json()
 
@@ -286,7 +291,7 @@ def create_app(settings: Settings, *, warm: bool = True):
                   agent: Annotated[str | None, Query(max_length=200)] = None,
                   suggestion_id: Annotated[str | None, Query(max_length=100)] = None,
                   limit: Annotated[int, Query(ge=1, le=10_000)] = 1000):
-        """Audit events, oldest first, filtered; leads and admins. `format=jsonl` (CONTRACT §7 fields) or `csv`."""
+        """Audit events, oldest first, filtered; leads and admins. `format=jsonl` (interface §7 fields) or `csv`."""
         text = state.copilot.audit_export(who, fmt=format, kind=kind, policy=policy, ticket_id=ticket_id,
                                           agent=agent, suggestion_id=suggestion_id, limit=limit)
         media = "application/x-ndjson" if format == "jsonl" else "text/csv"
@@ -313,10 +318,13 @@ def create_app(settings: Settings, *, warm: bool = True):
     @app.post("/v1/hooks/{source}", response_model=HookResponse, status_code=200,
               responses={**ERRORS, 202: {"model": HookResponse}}, tags=["webhooks"])
     async def hook(request: Request, source: Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")]):
-        """A signed helpdesk event. Headers: `X-Sopilot-Timestamp` (Unix seconds) and `X-Sopilot-Signature:
+        """A signed helpdesk event, answered with its suggestion (the same event twice gives one).
+
+        Headers: `X-Sopilot-Timestamp` (Unix seconds) and `X-Sopilot-Signature:
         sha256=HMAC-SHA256(secret, timestamp + "." + body)`. Body: `{"event_id", "ticket": {…}}` (or a bare
         ticket), answered with the suggestion; for `rt`, the RT scrip's notice, processed in the background
-        (202). The same event twice gives one suggestion."""
+        (202). The same event twice gives one suggestion.
+        """
         raw = await request.body()
         _verify_hook(settings, source, request.headers, raw)
         try:
@@ -441,6 +449,7 @@ class BodyLimit:
         self.limit = limit
 
     async def __call__(self, scope, receive, send):
+        """Refuse a request whose body is over the limit, before the application reads it."""
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         declared = dict(scope.get("headers") or []).get(b"content-length")

@@ -147,7 +147,7 @@ class Copilot:
 
     def feedback(self, suggestion_id: str, identity: Identity, *, action: str, text: str | None = None,
                  justification: str | None = None, sop_id: str | None = None) -> Feedback:
-        """Record what became of a suggestion (CONTRACT §7), with the guard's verdict on the exact text."""
+        """Record what became of a suggestion (docs/interface.md §7), with the guard's verdict on the exact text."""
         if action not in FEEDBACK_ACTIONS:
             raise InputError(f"unknown feedback action {action!r}: use one of {list(FEEDBACK_ACTIONS)}")
         require(identity, "override" if action == "overridden" else "send")
@@ -232,7 +232,7 @@ class Copilot:
     # ---- guard and retrieval -------------------------------------------------------------------
 
     def guard(self, ticket: Mapping[str, Any], reply: str | None, identity: Identity) -> dict[str, Any]:
-        """The CONTRACT §6 decision, as `sopilot guard --json` answers it."""
+        """The docs/interface.md §6 decision, as `sopilot guard --json` answers it."""
         require(identity, "read")
         from sopilot.eval.guard import parse_case
         from sopilot.guard.result import guard_ticket
@@ -244,16 +244,13 @@ class Copilot:
         return result.to_json()
 
     def retrieve(self, query: str, k: int, identity: Identity) -> dict[str, Any]:
-        """The CONTRACT §3 document, as `sopilot retrieve --json` answers it."""
+        """The docs/interface.md §3 document, as `sopilot retrieve --json` answers it."""
         require(identity, "read")
         if not query.strip():
             raise InputError('"query" is empty: give the ticket text or a few words to search for')
-        from sopilot.retriever.match import best_match
         from sopilot.suggest import resources
 
-        hits = resources.retriever(self.settings).search(query, k=k)
-        best = best_match(hits, self.settings.min_confidence)
-        return {"query": query, "hits": [h.to_json() for h in hits], "matched": best is not None}
+        return resources.retriever(self.settings).retrieve(query, k=k).to_json()
 
     # ---- policies and Emergency Stop -------------------------------------------------------------
 
@@ -329,7 +326,7 @@ class Copilot:
             if not line:
                 continue
             row = json.loads(line)
-            # CONTRACT §7 names: event, at, text, suggestion_id (the export's own columns stay).
+            # docs/interface.md §7 names: event, at, text, suggestion_id (the export's own columns stay).
             row.setdefault("event", row.get("kind"))
             row.setdefault("at", row.get("created_at"))
             row.setdefault("text", row.get("reply"))

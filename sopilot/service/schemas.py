@@ -1,7 +1,7 @@
 """Request and answer bodies of the service, for validation and for the OpenAPI document.
 
-Tickets stay open (CONTRACT §5: unknown fields are kept and ignored); the guard validates their
-facts and names the bad field. Answers that are CONTRACT documents (§3, §6, suggest) are declared
+Tickets stay open (docs/interface.md §5: unknown fields are kept and ignored); the guard validates their
+facts and names the bad field. Answers that are docs/interface.md documents (§3, §6, suggest) are declared
 as objects with their fixed keys required, so schema checks hold the service to them.
 """
 
@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class Ticket(BaseModel):
-    """A CONTRACT §5 ticket: `message` is required; every other field is optional and kept."""
+    """A docs/interface.md §5 ticket: `message` is required; every other field is optional and kept."""
 
     model_config = ConfigDict(extra="allow", json_schema_extra={
         "example": {"message": "I was charged twice for my March invoice, $89.", "priority": "Medium",
@@ -100,7 +100,7 @@ class Health(BaseModel):
 
 
 class Decision(BaseModel):
-    """CONTRACT §6."""
+    """docs/interface.md §6."""
 
     model_config = ConfigDict(extra="allow")
     policy: str | None
@@ -130,11 +130,15 @@ class SuggestResponse(BaseModel):
 
 
 class RetrieveResponse(BaseModel):
-    """CONTRACT §3."""
+    """docs/interface.md §3."""
 
     model_config = ConfigDict(extra="allow")
     query: str
     hits: list[dict[str, Any]]
+    matched: bool
+    match_probability: float
+    language: str
+    read_as: str
 
 
 class FeedbackResponse(BaseModel):
@@ -213,7 +217,7 @@ class KeysResponse(BaseModel):
 
 
 class CreatedKeyResponse(BaseModel):
-    """CONTRACT §7: `{"name", "role", "key"}`, shown once."""
+    """docs/interface.md §7: `{"name", "role", "key"}`, shown once."""
 
     name: str
     role: str

@@ -259,7 +259,7 @@ def compose(ticket: Mapping[str, Any], decision, sop=None, *, sops: Mapping[str,
     """The reply for `ticket` under `decision`, grounded in the matched `sop` (None: no SOP matched).
 
     Args:
-        ticket: the CONTRACT §5 ticket (name and ticket id are read from `customer_name`/`name` and
+        ticket: the docs/interface.md §5 ticket (name and ticket id are read from `customer_name`/`name` and
             `ticket_id`/`id` when present).
         decision: the guard's `Decision`.
         sop: the matched SOP, or None.

@@ -76,7 +76,7 @@ class Retrieval:
     query: str
     """The text searched (the customer's message)."""
     hits: tuple[Hit, ...]
-    """Ranked SOPs (CONTRACT §3); empty when the ticket named its `sop_id`."""
+    """Ranked SOPs (docs/interface.md §3); empty when the ticket named its `sop_id`."""
     sop_id: str | None
     """The SOP chosen: the ticket's own `sop_id`, the best match, or None when nothing matched."""
     given_sop_id: str | None
@@ -104,10 +104,10 @@ class Suggestion:
     """A guarded reply suggestion for one ticket."""
 
     ticket: Mapping[str, Any]
-    """The ticket as given (CONTRACT §5)."""
+    """The ticket as given (docs/interface.md §5)."""
     retrieval: Retrieval
     guard: GuardResult
-    """The guard's decision, its verdict on the draft, and the reply that may be shown (CONTRACT §6)."""
+    """The guard's decision, its verdict on the draft, and the reply that may be shown (docs/interface.md §6)."""
     draft: Draft
     citations: tuple[Citation, ...]
     """The SOP sections the reply rests on, with source file, line range and text."""
@@ -137,7 +137,7 @@ class Suggestion:
         return "; ".join(f"{v.code}: {v.message}" for v in self.guard.verdict.violations)
 
     def to_json(self) -> dict[str, Any]:
-        """The `suggest --json` document (the decision appears as `decision` and, as CONTRACT §6 names it, `guard`)."""
+        """The `suggest --json` document (the decision appears as `decision` and, as interface §6 names it, `guard`)."""
         decision = self.guard.to_json()
         return {"retrieval": self.retrieval.to_json(), "decision": decision, "guard": decision,
                 "draft": self.draft.to_json(), "reply": self.reply, "blocked_reason": self.blocked_reason,
@@ -247,8 +247,8 @@ def _decision_text(decision) -> str:
 
 def _messages(run: _Run) -> list:
     """The chat messages for the LLM, with the SOP context trimmed to the token budget."""
-    from sopilot.suggest.llm import count_tokens
     from sopilot.prompts.template import fence, load_prompt
+    from sopilot.suggest.llm import count_tokens
 
     prompt = load_prompt(PROMPT)
     run.prompt_version = prompt.version
@@ -326,7 +326,7 @@ def _llm_citations(run: _Run) -> tuple[Citation, ...]:
 
 def suggest(ticket: Mapping[str, Any], settings: Settings, *, retriever: Retriever | None = None,
             llm: ChatLLM | None = None, record: bool = False, agent: str | None = None) -> Suggestion:
-    """A guarded reply suggestion for `ticket` (CONTRACT §5).
+    """A guarded reply suggestion for `ticket` (docs/interface.md §5).
 
     Args:
         ticket: the ticket; only `message` is required.

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from sopilot.retriever.hybrid import Retriever
 
 _LOCK = threading.Lock()
-_RETRIEVERS: dict[tuple, tuple[str | None, "Retriever"]] = {}
+_RETRIEVERS: dict[tuple, tuple[str | None, Retriever]] = {}
 
 
 def _key(settings: Settings) -> tuple:
