@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from sopilot.core.sop import SOP
@@ -107,8 +107,8 @@ class Tutorial:
                                                         configuration={"hnsw": {"space": "cosine"}})
         if texts:
             vectors = embedder.embed_batch(texts)
-            self.collection.add(ids=[str(i) for i in range(len(texts))], documents=texts,
-                                embeddings=[list(map(float, v)) for v in vectors])
+            rows: list[Sequence[float] | Sequence[int]] = [list(map(float, v)) for v in vectors]
+            self.collection.add(ids=[str(i) for i in range(len(texts))], documents=texts, embeddings=rows)
         self.size = len(texts)
 
     def __call__(self, query: str, k: int) -> list[str]:
@@ -116,7 +116,8 @@ class Tutorial:
         if not self.size:
             return []
         vector = self.embedder.embed_batch([query])[0]
-        found = self.collection.query(query_embeddings=[list(map(float, vector))],
+        queries: list[Sequence[float] | Sequence[int]] = [list(map(float, vector))]
+        found = self.collection.query(query_embeddings=queries,
                                       n_results=min(max(TUTORIAL_CANDIDATES, k), self.size), include=[])
         credited = (self.credits[int(i)] for i in found["ids"][0])
         return list(dict.fromkeys(c for c in credited if c is not None))[:k]

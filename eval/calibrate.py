@@ -17,6 +17,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from sopilot.eval.retrieval import Query, auc, read_queries
 from sopilot.retriever.calibration import DEFAULT_FILE, FEATURES
@@ -79,7 +80,7 @@ def fit(retriever, queries: Sequence[Query], model: str, sources: Sequence[str])
     threshold = float(np.floor(threshold * 1000) / 1000)
     scaler = StandardScaler().fit(x)
     final = LogisticRegression(C=1.0, max_iter=1000, class_weight="balanced").fit(scaler.transform(x), y)
-    entry = {"features": list(FEATURES), "mean": [round(float(v), 6) for v in scaler.mean_],
+    entry: dict[str, Any] = {"features": list(FEATURES), "mean": [round(float(v), 6) for v in scaler.mean_],
              "scale": [round(float(v), 6) for v in scaler.scale_],
              "coef": [round(float(v), 6) for v in final.coef_[0]], "intercept": round(float(final.intercept_[0]), 6),
              "fitted_on": list(sources), "examples": int(len(y)), "oof_auc": auc(answerable, negatives) or 0.0,

@@ -312,6 +312,7 @@ def _number_hits(clause: _Clause, lex: _Lexicon) -> list[_Hit]:
                      for p in fact.cues for m in clause.find(lex.patterns[p])]
         if not cue_words:
             continue
+        spots: list[tuple[int, int, Any]]
         if spec.kind == "money":
             spots = [(s, e, clause.text[s:e]) for _, s, e in iter_amounts(clause.text)]
         else:
@@ -320,11 +321,12 @@ def _number_hits(clause: _Clause, lex: _Lexicon) -> list[_Hit]:
                 factor = _in_unit(m.group("unit"), spec.unit, lex)
                 if factor is None:
                     continue
-                value = Decimal(m.group("num")) * factor
+                number = Decimal(m.group("num")) * factor
+                value: Decimal | int = number
                 if spec.kind == "int":
-                    if value != value.to_integral_value():
+                    if number != number.to_integral_value():
                         continue
-                    value = int(value)
+                    value = int(number)
                 elif (spec.low is not None and value < spec.low) or (spec.high is not None and value > spec.high):
                     continue
                 spots.append((m.start(), m.end(), value))
@@ -387,7 +389,8 @@ def read_ticket_text(message: str, *, agent_note: str = "", path: Path = LEXICON
     agent = "\n".join(filter(None, [noted, agent_note.strip()]))
     facts: dict[str, ReadFact] = {}
     notes: list[str] = []
-    for source, text in (("customer", customer), ("agent", agent)):
+    texts: tuple[tuple[Source, str], ...] = (("customer", customer), ("agent", agent))
+    for source, text in texts:
         if not text:
             continue
         said: dict[str, ReadFact] = {}

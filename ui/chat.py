@@ -17,16 +17,22 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
+from typing import TYPE_CHECKING, Literal
 
 import streamlit as st
 from sopilot.ui import components
 
 from sopilot.core.errors import SopilotError, UserError
 
+if TYPE_CHECKING:
+    from sopilot.audit import Channel
+
 STATE = "chat"
-OUTCOME_BADGES = {"automate": ("Automate", "green", ":material/bolt:"),
-                  "escalate": ("Escalate", "orange", ":material/call_split:"),
-                  "manual_review": ("Manual review", "red", ":material/person_search:")}
+_BadgeColor = Literal["red", "orange", "yellow", "blue", "green", "violet", "gray", "grey", "primary"]
+OUTCOME_BADGES: dict[str, tuple[str, _BadgeColor, str | None]] = {
+    "automate": ("Automate", "green", ":material/bolt:"),
+    "escalate": ("Escalate", "orange", ":material/call_split:"),
+    "manual_review": ("Manual review", "red", ":material/person_search:")}
 # A list bullet or a Markdown tick box in front of a step: the checkbox replaces it.
 _STEP_MARK = re.compile(r"^\s*(?:[-*•]\s+)?(?:\[[ xX]\]\s*)?")
 _GREETING = re.compile(r"""^\s*(?:hi|hello|hey|dear|good\s(?:morning|afternoon|evening)|hola|bonjour|hallo|olá)\b
@@ -536,7 +542,7 @@ def _suggested_text(suggestion, settings) -> str:
     return sign(suggestion.reply, settings.agent_signature, _agent())
 
 
-def _mark_sent(settings, suggestion, text: str, channel: str) -> None:
+def _mark_sent(settings, suggestion, text: str, channel: Channel) -> None:
     from sopilot import audit
 
     state = st.session_state[STATE]
@@ -619,7 +625,7 @@ def _reply_panel(state: dict, settings, policies) -> None:
     else:
         st.code(text, language=None, wrap_lines=True)
     inserting = components.helpdesk_ticket(settings, state["ticket_id"]) is not None
-    channel = "inserted_into_ticket" if inserting else "marked_sent"
+    channel: Channel = "inserted_into_ticket" if inserting else "marked_sent"
     label = "Insert into ticket" if channel == "inserted_into_ticket" else "Mark as sent"
     st.button(label, key=f"send_{n}", type="primary", icon=":material/send:", disabled=blocked or bool(state["sent"]),
               on_click=_mark_sent, args=(settings, suggestion, text, channel), shortcut="Alt+S",

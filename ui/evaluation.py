@@ -13,6 +13,7 @@ from pathlib import Path
 import streamlit as st
 from sopilot.ui import components
 
+from sopilot.core.errors import InputError
 from sopilot.core.settings import ROOT
 
 SHIPPED_QUERIES = ROOT / "eval" / "queries.jsonl"
@@ -60,6 +61,8 @@ def _retrieval(settings) -> None:
                  disabled=source is None):
         bar, update = _progress_bar("Retrieval evaluation")
         with components.edge(stop=False):
+            if source is None:  # the button is disabled without a source
+                raise InputError("choose or upload a query set first")
             result = _with_file(source, lambda path: evaluate_retrieval(path, settings, k=int(k), systems=systems,
                                                                         progress=update))
             bar.progress(1.0, text=f"Done: {result.n} queries × {len(result.scores)} systems")
@@ -102,6 +105,8 @@ def _guard(settings) -> None:
     if st.button("Run guard evaluation", icon=":material/play_arrow:", key="eval_guard_go", disabled=source is None):
         bar = st.progress(0.0, text="Guard evaluation: deciding every case…")
         with components.edge(stop=False):
+            if source is None:  # the button is disabled without a source
+                raise InputError("choose or upload a set of guard cases first")
             st.session_state["eval_guard"] = _with_file(source, lambda path: _run_guard_eval(path, settings))
             bar.progress(1.0, text="Guard evaluation: done")
     report = st.session_state.get("eval_guard")

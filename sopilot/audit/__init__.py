@@ -182,7 +182,10 @@ class AuditLog:
                                 recorded.append(_event(seen))
                                 continue
                         result = conn.execute(self.table.insert().values(**row))
-                        recorded.append(dataclasses.replace(ev, id=result.inserted_primary_key[0],
+                        key = result.inserted_primary_key
+                        if key is None:  # a single-row insert always returns its primary key
+                            raise StoreError("the audit log did not return the id of the recorded event")
+                        recorded.append(dataclasses.replace(ev, id=key[0],
                                                             created_at=row["created_at"], ticket=row["ticket"],
                                                             decision=row["decision"], detail=row["detail"]))
                 return recorded
@@ -235,7 +238,7 @@ def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
-def _event(row: Mapping[str, Any]) -> Event:
+def _event(row: Mapping[Any, Any]) -> Event:
     values = dict(row)
     created = values["created_at"]
     if created is not None and created.tzinfo is None:

@@ -72,6 +72,8 @@ def run_guard(*, ticket: str | None, reply: str | None, batch: str | None, as_js
                 f"{outcome} {sum(r.decision.outcome == outcome for r in results)}"
                 for outcome in ("automate", "escalate", "manual_review")), file=sys.stderr)
         return 0
+    if ticket is None:  # checked above: without --batch there is a --ticket
+        raise InputError("give --ticket FILE (optionally with --reply FILE) or --batch FILE.jsonl")
     parsed, draft, _ = parse_case(parse_json(read_text(ticket, "ticket file"), f"ticket file {ticket}"),
                                   f"ticket file {ticket}")
     if reply is not None:

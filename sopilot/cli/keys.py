@@ -53,9 +53,9 @@ def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
                 revoked = f"  revoked {k.revoked_at:%Y-%m-%d}" if k.revoked_at else ""
                 print(f"{k.key_id}  {k.role:7} {k.name}{revoked}")
         return 0
-    revoked = store.revoke(args.name)
+    gone = store.revoke(args.name)
     if args.json:
-        sys.stdout.write(json.dumps(revoked.to_json()) + "\n")
+        sys.stdout.write(json.dumps(gone.to_json()) + "\n")
     else:
-        print(f"revoked the key {revoked.key_id} of {revoked.name!r}", file=sys.stderr)
+        print(f"revoked the key {gone.key_id} of {gone.name!r}", file=sys.stderr)
     return 0

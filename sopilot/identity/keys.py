@@ -20,7 +20,7 @@ import re
 import secrets
 import threading
 import time
-from typing import Any
+from typing import Any, overload
 
 from sopilot.core.errors import AuthenticationError, InputError, UserError
 from sopilot.identity.roles import Role, parse_role
@@ -100,6 +100,10 @@ def _hasher():
     return PasswordHasher()
 
 
+@overload
+def _aware(value: dt.datetime) -> dt.datetime: ...
+@overload
+def _aware(value: None) -> None: ...
 def _aware(value: dt.datetime | None) -> dt.datetime | None:
     return value.replace(tzinfo=dt.UTC) if value is not None and value.tzinfo is None else value
 

@@ -36,7 +36,7 @@ def parse_role(value: str) -> Role:
     """`value` as a role, or an `InputError` that lists the valid ones."""
     if value not in ROLES:
         raise InputError(f"unknown role {value!r}: use one of {list(ROLES)}")
-    return value  # type: ignore[return-value]
+    return value
 
 
 def allowed(role: str, action: str) -> bool:

@@ -15,7 +15,7 @@ import logging
 import re
 import threading
 import time
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import sopilot.service.errors as errors
 from sopilot.core.errors import AuthenticationError, InputError
@@ -45,9 +45,15 @@ from sopilot.service.schemas import (
     Ticket,
 )
 
+if TYPE_CHECKING:
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    from sopilot.helpdesk.rt import RTConnector
+
 log = logging.getLogger("sopilot.service")
 
-ERRORS = {status: {"model": ErrorResponse} for status in (400, 401, 403, 404, 413, 422, 503)}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse} for status in (400, 401, 403, 404, 413, 422, 503)}
 _SOURCE = re.compile(r"""^[a-z0-9][a-z0-9_-]{0,39}$""", re.VERBOSE)  # e.g. rt, zendesk, help-scout
 MAX_PENDING_HOOKS = 200
 SSE_EVENT = {"type": "object", "required": ["event", "data"],
@@ -70,8 +76,8 @@ class State:
         self.pending = 0
         self.pending_lock = threading.Lock()
         self.stop = threading.Event()
-        self.connector = None
-        self.scheduler = None
+        self.connector: RTConnector | None = None
+        self.scheduler: BackgroundScheduler | None = None
         self.started = time.monotonic()
 
     def start_schedule(self) -> None:

@@ -14,7 +14,7 @@ import io
 import json
 import threading
 from collections.abc import Iterator, Mapping
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from sopilot import audit
 from sopilot.core.errors import InputError, NotFoundError, PermissionDenied
@@ -162,23 +162,25 @@ class Copilot:
         base = _suggestion_event(document, stored.ticket, agent=identity.name, suggestion_id=suggestion_id,
                                  ticket_id=stored.ticket_id)
         if action == "wrong_sop":
-            kind = "wrong_sop" if "wrong_sop" in audit.KINDS else "suggestion_made"
+            kind: audit.EventKind = "wrong_sop" if "wrong_sop" in audit.KINDS else "suggestion_made"
             event = dataclasses.replace(base, kind=kind, reply=None, verdict=None, violations=(),
                                         detail={**base.detail, "feedback": "wrong_sop", "right_sop_id": sop_id,
                                                 "justification": justification})
             with self._writes:
                 recorded = audit.record(self.settings, event)[0]
             return self._answer(recorded, suggestion_id, action, identity, stored, None, (), justification, sop_id)
-        final = text if (text or "").strip() else reply
+        final = text if text is not None and text.strip() else reply
         checked = self._check(stored, decision, final)
         verdict, violations = checked["verdict"], tuple(checked.get("violations", []))
         codes = tuple(str(v.get("code", "")) for v in violations)
         detail = {**base.detail, "violation_messages": [v.get("message") for v in violations]}
         if action == "overridden":
+            if justification is None:  # checked above: an override always carries one
+                raise InputError('an "overridden" feedback needs a "justification" (handbook §7): say why')
             event = dataclasses.replace(base, kind="reply_overridden", reply=final, verdict=verdict,
                                         violations=codes, justification=justification.strip(), detail=detail)
         else:
-            mode = "as_is" if final.strip() == reply.strip() else "edited"
+            mode: audit.SendMode = "as_is" if final.strip() == reply.strip() else "edited"
             event = dataclasses.replace(base, kind="reply_sent", reply=final, verdict=verdict, violations=codes,
                                         send_mode=mode, detail={**detail, "feedback": action})
         with self._writes:
@@ -277,14 +279,14 @@ class Copilot:
                 latest[event.policy] = event
         answer = {}
         for policy in sorted(stopped):
-            event = latest.get(policy)
+            last = latest.get(policy)
             if policy in self.settings.env_stopped:
                 answer[policy] = {"reason": "stopped for this deployment by SOPILOT_STOPPED_POLICIES",
                                   "by": "configuration", "at": None}
             else:
-                answer[policy] = {"reason": event.justification if event else None,
-                                  "by": event.agent if event else None,
-                                  "at": event.created_at.isoformat() if event and event.created_at else None}
+                answer[policy] = {"reason": last.justification if last else None,
+                                  "by": last.agent if last else None,
+                                  "at": last.created_at.isoformat() if last and last.created_at else None}
         return {"stopped": answer}
 
     def set_stop(self, policy: str, stopped: bool, reason: str | None, identity: Identity) -> dict[str, Any]:
@@ -295,7 +297,7 @@ class Copilot:
 
         if resources.policies(self.settings).get(policy) is None:
             raise NotFoundError(f"no policy {policy[:60]!r}: GET /v1/policies lists them")
-        if not (reason or "").strip():
+        if reason is None or not reason.strip():
             raise InputError('an Emergency Stop switch needs a "reason" (handbook §7): say why')
         if not stopped and policy in self.settings.env_stopped:
             raise InputError(f"{policy} is stopped by SOPILOT_STOPPED_POLICIES: lift it there and restart")
@@ -318,7 +320,7 @@ class Copilot:
         events = [e for e in reversed(events) if (agent is None or e.agent == agent)
                   and (suggestion_id is None or (e.detail or {}).get("suggestion_id") == suggestion_id)]
         out = io.StringIO()
-        audit.write_export(events, fmt, out)
+        audit.write_export(events, cast(audit.ExportFormat, fmt), out)  # write_export rejects other formats
         if fmt != "jsonl":
             return out.getvalue()
         lines = []

@@ -158,7 +158,7 @@ def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
-def _stored(row: Mapping[str, Any]) -> StoredSuggestion:
+def _stored(row: Mapping[Any, Any]) -> StoredSuggestion:
     created = row["created_at"]
     if created.tzinfo is None:
         created = created.replace(tzinfo=dt.UTC)

@@ -125,7 +125,7 @@ def _noted_facts(instruction: str, ticket: Mapping[str, Any]) -> list[str]:
     """The ticket facts an "acknowledge and restate X/Y/Z" instruction asks for, as "quantity 5"."""
     wanted = re.findall(r"[a-z]+", instruction.lower().split("restate", 1)[-1]) if "restate" in instruction.lower() \
         else []
-    noted = []
+    noted: list[str] = []
     for word in wanted:
         names = _FACT_WORDS.get(word)
         value = _field(ticket, names) if names else None

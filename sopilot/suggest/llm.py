@@ -97,7 +97,9 @@ class ChatLLM:
         self.base_url = settings.llm_base_url or None
         self.timeout = settings.llm_timeout
         self.retries = settings.llm_retries
-        self.chat = ChatOpenAI(model=self.model, base_url=self.base_url, api_key=api_key(settings, environ),
+        # pydantic turns the str into a SecretStr; the stubs only name the validated type
+        self.chat = ChatOpenAI(model=self.model, base_url=self.base_url,
+                               api_key=api_key(settings, environ),  # type: ignore[arg-type]
                                timeout=self.timeout, max_retries=0, temperature=0, use_responses_api=False,
                                stream_usage=False)
 
