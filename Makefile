@@ -40,7 +40,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-test: install system-deps
+test: install system-deps lint
 	$(BIN)/python -m pytest -q
 
 eval: ingest

@@ -20,12 +20,12 @@ import datetime as dt
 import io
 import json
 import sys
-import threading
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal, get_args
 
 from sopilot.core.errors import InputError, StoreError, UserError
+from sopilot.core.instances import PerKey
 
 EventKind = Literal["suggestion_made", "reply_blocked", "reply_sent", "reply_overridden", "emergency_stop_changed",
                     "edit_blocked", "decision_changed", "facts_confirmed", "wrong_sop",
@@ -250,18 +250,12 @@ def _event(row: Mapping[Any, Any]) -> Event:
     return Event(**values)
 
 
-_LOGS: dict[str, AuditLog] = {}
-_LOCK = threading.Lock()
+_LOGS: PerKey[AuditLog] = PerKey(AuditLog)
 
 
 def open_log(settings) -> AuditLog:
     """The process-wide audit log for `settings.audit_url` (one engine per URL)."""
-    url = settings.audit_url
-    with _LOCK:
-        log = _LOGS.get(url)
-        if log is None:
-            log = _LOGS[url] = AuditLog(url)
-        return log
+    return _LOGS.get(settings.audit_url)
 
 
 def record(settings, *events: Event) -> list[Event]:

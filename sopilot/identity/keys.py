@@ -23,6 +23,7 @@ import time
 from typing import Any, overload
 
 from sopilot.core.errors import AuthenticationError, InputError, UserError
+from sopilot.core.instances import PerKey
 from sopilot.identity.roles import Role, parse_role
 
 CACHE_SECONDS = 30.0
@@ -223,15 +224,9 @@ def same_secret(given: str, expected: str) -> bool:
     return hmac.compare_digest(given.encode(), expected.encode())
 
 
-_STORES: dict[str, KeyStore] = {}
-_STORES_LOCK = threading.Lock()
+_STORES: PerKey[KeyStore] = PerKey(KeyStore)
 
 
 def open_keys(settings) -> KeyStore:
     """The process-wide key store of `settings.audit_url`."""
-    url = settings.audit_url
-    with _STORES_LOCK:
-        store = _STORES.get(url)
-        if store is None:
-            store = _STORES[url] = KeyStore(url)
-        return store
+    return _STORES.get(settings.audit_url)

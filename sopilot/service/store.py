@@ -13,12 +13,12 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-import threading
 import uuid
 from collections.abc import Mapping
 from typing import Any
 
 from sopilot.core.errors import NotFoundError
+from sopilot.core.instances import PerKey
 
 
 def _metadata():
@@ -166,15 +166,9 @@ def _stored(row: Mapping[Any, Any]) -> StoredSuggestion:
                             ticket_id=row["ticket_id"], ticket=row["ticket"], document=row["document"])
 
 
-_STORES: dict[str, ServiceStore] = {}
-_LOCK = threading.Lock()
+_STORES: PerKey[ServiceStore] = PerKey(ServiceStore)
 
 
 def open_store(settings) -> ServiceStore:
     """The process-wide service store of `settings.audit_url`."""
-    url = settings.audit_url
-    with _LOCK:
-        store = _STORES.get(url)
-        if store is None:
-            store = _STORES[url] = ServiceStore(url)
-        return store
+    return _STORES.get(settings.audit_url)
