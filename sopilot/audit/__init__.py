@@ -258,6 +258,11 @@ def open_log(settings) -> AuditLog:
     return _LOGS.get(settings.audit_url)
 
 
+def engine_for(url: str):
+    """The migrated database engine of the audit log at `url`, shared by every store kept beside it."""
+    return _LOGS.get(url).engine
+
+
 def record(settings, *events: Event) -> list[Event]:
     """Append events to the configured audit log."""
     return open_log(settings).record(*events)

@@ -22,7 +22,7 @@ import threading
 import time
 from typing import Any, overload
 
-from sopilot.core.errors import AuthenticationError, InputError, UserError
+from sopilot.core.errors import AuthenticationError, InputError
 from sopilot.core.instances import PerKey
 from sopilot.identity.roles import Role, parse_role
 
@@ -113,24 +113,11 @@ class KeyStore:
     """The `api_keys` table behind one database URL; safe to share between threads."""
 
     def __init__(self, url: str, *, engine=None) -> None:
-        from sqlalchemy import create_engine
-        from sqlalchemy.exc import SQLAlchemyError
-
         self.url = url
         if engine is None:
-            kwargs: dict[str, Any] = {}
-            if url.startswith("sqlite"):
-                kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
-                path = url.split("///", 1)[1] if "///" in url else ""
-                if path and path != ":memory:":
-                    from pathlib import Path
+            from sopilot.audit import engine_for
 
-                    Path(path).parent.mkdir(parents=True, exist_ok=True)
-            try:
-                engine = create_engine(url, **kwargs)
-            except (SQLAlchemyError, ImportError, ValueError) as exc:
-                raise UserError(f"SOPILOT_DATABASE_URL={url!r} cannot be used for API keys: {exc}. Give a "
-                                "SQLAlchemy URL such as sqlite:///path/audit.db or unset it.") from None
+            engine = engine_for(url)  # the audit log's engine: one pool per URL, the same driver checks
         self.engine = engine
         from sopilot.audit.schema import migrate
 

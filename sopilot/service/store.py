@@ -57,29 +57,9 @@ class ServiceStore:
     """The two service tables behind one database URL; safe to share between threads."""
 
     def __init__(self, url: str) -> None:
-        from sqlalchemy import create_engine
+        from sopilot.audit import engine_for
 
-        kwargs: dict[str, Any] = {}
-        if url.startswith("sqlite"):
-            kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
-            path = url.split("///", 1)[1] if "///" in url else ""
-            if path and path != ":memory:":
-                from pathlib import Path
-
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
-        else:
-            kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
-        self.engine = create_engine(url, **kwargs)
-        if url.startswith("sqlite"):
-            from sqlalchemy import event
-
-            @event.listens_for(self.engine, "connect")
-            def _pragmas(dbapi_connection, _record) -> None:
-                cursor = dbapi_connection.cursor()
-                cursor.execute("PRAGMA journal_mode=WAL")
-                cursor.execute("PRAGMA busy_timeout=30000")
-                cursor.close()
-
+        self.engine = engine_for(url)  # the audit log's engine: one pool per URL, WAL and busy timeout set
         from sopilot.audit.schema import migrate
 
         metadata = _metadata()
