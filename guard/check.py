@@ -89,9 +89,11 @@ _KEY = re.compile(r"""
     | \bAKIA[0-9A-Z]{16}\b                                                # an AWS access key id
     | \bapi[_-]?key \s* [:=] \s* \S                                       # api_key = ...
     | \bBearer \s+ [A-Za-z0-9._-]{20,}                                    # Bearer eyJ...
-    | \b[a-z][a-z0-9+.-]{1,20}://[^\s/:@]+:[^\s/@]+@                      # postgresql://user:secret@host
-    | \b[\w-]+\.(?:internal|corp|local|intranet)\b                        # reports-db-02.internal
     """, re.VERBOSE | re.IGNORECASE)
+_HOST = re.compile(r"""
+    \b[a-z][a-z0-9+.-]{1,20}://[^\s/:@]+:[^\s/@]+@                        # postgresql://user:secret@host
+    | \b[\w-]+\.(?:internal|corp|local|intranet)\b                        # reports-db-02.internal
+    """, re.VERBOSE | re.IGNORECASE)  # a match holds no white space: read only in words around its triggers
 _PASSWORD = re.compile(r"""
     \b(?:password|passwd|passphrase|pass|pwd|token|secret)\b \s* (?:is|:|=)? \s*
         (?=[^\s.,;]*[A-Za-z])(?=[^\s.,;]*[\d#!$%^&@+/])[^\s,;*_`~]{6,}     # password Rpt#2023!, token: u+Xk2b...
@@ -141,23 +143,48 @@ _SQL_MESSAGE = "an SQL statement must never reach a customer"
 _KEY_MESSAGE = "a credential, key or internal host must never reach a customer"
 _INTERNAL_MESSAGE = "internal-only material must never reach a customer"
 _PLACEHOLDER_MESSAGE = "unfilled template text"
-_LEAK_RULES: tuple[tuple[Code, str, re.Pattern[str], tuple[str, ...]], ...] = (
-    # code, message, pattern, and the lower-case strings one of which must occur for the pattern to be tried
-    ("internal_leak", _SQL_MESSAGE, _SQL, ("select", "update", "insert", "delete", "drop", "truncate", "alter", "```")),
-    ("internal_leak", _KEY_MESSAGE, _KEY, ("sk-", "rk-", "pk-", "sk_", "rk_", "pk_", "ghp_", "gho_", "xox", "glpat",
-                                           "akia", "api", "bearer", "://", ".internal", ".corp",
-                                           ".local", ".intranet")),
-    ("internal_leak", _KEY_MESSAGE, _PASSWORD, ("pass", "pwd", "token", "secret", "login", "user", "credential")),
-    ("internal_leak", _INTERNAL_MESSAGE, _INTERNAL, ("internal", "private", "note")),
-    ("internal_leak", _INTERNAL_MESSAGE, _DO_NOT_SHARE, ("share", "disclos", "forward", "tell", "mention", "reveal")),
-    ("placeholder_leak", _PLACEHOLDER_MESSAGE, _BRACES, ("{",)),
-    ("placeholder_leak", _PLACEHOLDER_MESSAGE, _MERGE_TAG, ("*|", "%", "${", "{%", "___")),
-    ("placeholder_leak", _PLACEHOLDER_MESSAGE, _PRINTF, ("%",)),
-    ("placeholder_leak", _PLACEHOLDER_MESSAGE, _DUNDER, ("__",)),
-    ("placeholder_leak", _PLACEHOLDER_MESSAGE, _DOLLAR_NAME, ("$",)),
-    ("placeholder_leak", _PLACEHOLDER_MESSAGE, _COLON_NAME, ("_",)),
-    ("placeholder_leak", _PLACEHOLDER_MESSAGE, _CAPS_NAME, ("_",)),
-    ("placeholder_leak", _PLACEHOLDER_MESSAGE, _MARKER, ("xx", "todo", "fixme", "tbd")),
+@dataclasses.dataclass(frozen=True, slots=True)
+class _LeakRule:
+    """A leak pattern and where it can match, so that it is tried only there (exactly as a full scan finds it).
+
+    `triggers`: lower-case strings one of which every match holds (no trigger in the text: nothing to try).
+    `starts`: lower-case strings one of which every match begins with; the pattern is then tried only at
+    their occurrences. Empty: every match is a run without white space that holds a trigger, and the
+    pattern is tried only in the runs that hold one.
+    """
+
+    code: Code
+    message: str
+    pattern: re.Pattern[str]
+    triggers: tuple[str, ...]
+    starts: tuple[str, ...] = ()
+
+
+_LEAK_RULES: tuple[_LeakRule, ...] = (
+    _LeakRule("internal_leak", _SQL_MESSAGE, _SQL, ("select", "update", "insert", "delete", "drop", "truncate",
+                                                    "alter", "```"),
+              ("select", "update", "insert", "delete", "drop", "truncate", "alter", "```")),
+    _LeakRule("internal_leak", _KEY_MESSAGE, _KEY, ("sk-", "rk-", "pk-", "sk_", "rk_", "pk_", "ghp", "gho", "xox",
+                                                    "glpat", "akia", "api", "bearer"),
+              ("sk", "rk", "pk", "ghp", "gho", "xox", "glpat", "akia", "api", "bearer")),
+    _LeakRule("internal_leak", _KEY_MESSAGE, _HOST, ("://", ".internal", ".corp", ".local", ".intranet")),
+    _LeakRule("internal_leak", _KEY_MESSAGE, _PASSWORD, ("pass", "pwd", "token", "secret", "login", "user",
+                                                         "credential"),
+              ("pass", "pwd", "token", "secret", "login", "user", "credential")),
+    _LeakRule("internal_leak", _INTERNAL_MESSAGE, _INTERNAL, ("internal", "private", "note"),
+              ("internal", "(", "agent", "staff", "private", "note", "for")),
+    _LeakRule("internal_leak", _INTERNAL_MESSAGE, _DO_NOT_SHARE, ("share", "disclos", "forward", "tell", "mention",
+                                                                  "reveal"), ("do", "never")),
+    _LeakRule("placeholder_leak", _PLACEHOLDER_MESSAGE, _BRACES, ("{",), ("{",)),
+    _LeakRule("placeholder_leak", _PLACEHOLDER_MESSAGE, _MERGE_TAG, ("*|", "%", "${", "{%", "___"),
+              ("*|", "%", "${", "{%", "___")),
+    _LeakRule("placeholder_leak", _PLACEHOLDER_MESSAGE, _PRINTF, ("%",), ("%",)),
+    _LeakRule("placeholder_leak", _PLACEHOLDER_MESSAGE, _DUNDER, ("__",), ("__",)),
+    _LeakRule("placeholder_leak", _PLACEHOLDER_MESSAGE, _DOLLAR_NAME, ("$",), ("$",)),
+    _LeakRule("placeholder_leak", _PLACEHOLDER_MESSAGE, _COLON_NAME, ("_",), (":",)),
+    _LeakRule("placeholder_leak", _PLACEHOLDER_MESSAGE, _CAPS_NAME, ("_",), ("insert_", "enter_", "add_", "your_")),
+    _LeakRule("placeholder_leak", _PLACEHOLDER_MESSAGE, _MARKER, ("xx", "todo", "fixme", "tbd", "$"),
+              ("xx", "$", "todo", "fixme", "tbd")),
 )
 
 
@@ -200,58 +227,96 @@ def _reported_quotes(text: str) -> list[tuple[int, int]]:
             if _REPORTING.search(text, max(0, m.start() - 60), m.start())]
 
 
-_NEAR_BEFORE, _NEAR_AFTER = 80, 600
-"""A leak pattern is tried only this many characters around an occurrence of one of its trigger strings."""
+_CASE_EQUIVALENTS = str.maketrans({"\u0131": "i", "\u017f": "s"})
+"""The letters outside ASCII that a case-insensitive pattern matches to an ASCII letter although `str.lower`
+keeps them ("ı" matches "i", "ſ" matches "s"; "K" lowers to "k" and "İ" changes the length). A test holds this
+table to the regular-expression engine."""
+_RUN = re.compile(r"\S+")
 
 
-def _near(pattern: re.Pattern[str], text: str, lowered: str | None, triggers: tuple[str, ...]):
-    """Matches of `pattern` in `text`, tried only in windows around its triggers (one `str.find` scan each).
+def _lowered(text: str) -> str:
+    """`text` lower-cased as a case-insensitive pattern reads it (position by position when the length holds)."""
+    lowered = text.lower()
+    return lowered if lowered.isascii() else lowered.translate(_CASE_EQUIVALENTS)
 
-    The patterns are long case-insensitive alternations that the regular-expression engine tries at every
-    position; most of a reply holds no trigger, so reading only near them keeps a 2 MB reply fast.
-    """
-    if lowered is None or len(lowered) != len(text) or len(text) < 4 * _NEAR_AFTER:
-        yield from pattern.finditer(text)
-        return
-    spans: list[tuple[int, int]] = []
-    for trigger in triggers:
-        at = lowered.find(trigger)
+
+def _occurrences(lowered: str, needles: tuple[str, ...]) -> list[int]:
+    """Every offset at which one of `needles` begins in `lowered` (overlapping ones too), in order."""
+    found: set[int] = set()
+    for needle in needles:
+        at = lowered.find(needle)
         while at >= 0:
-            spans.append((max(0, at - _NEAR_BEFORE), min(len(text), at + _NEAR_AFTER)))
-            at = lowered.find(trigger, at + 1)
-    spans.sort()
-    merged: list[list[int]] = []
-    for lo, hi in spans:
-        if merged and lo <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], hi)
-        else:
-            merged.append([lo, hi])
+            found.add(at)
+            at = lowered.find(needle, at + 1)
+    return sorted(found)
+
+
+def _scan(rule: _LeakRule, text: str, lowered: str | None):
+    """The matches `rule.pattern.finditer(text)` yields, found by trying the pattern only where it can match.
+
+    The patterns are long case-insensitive alternations that the regular-expression engine would try at every
+    position; a match can only begin at one of the rule's `starts` (or lie in a run without white space that
+    holds a trigger), so trying there finds the same leftmost, non-overlapping matches in the same order.
+    """
+    if lowered is None:
+        yield from rule.pattern.finditer(text)
+        return
+    match_at = rule.pattern.match
     position = 0
-    for lo, hi in merged:
-        for match in pattern.finditer(text, max(lo, position), hi):
-            position = match.end()
-            yield match
+    if rule.starts:
+        for at in _occurrences(lowered, rule.starts):
+            if at >= position:
+                match = match_at(text, at)
+                if match is not None:
+                    position = match.end()
+                    yield match
+        return
+    ats = _occurrences(lowered, rule.triggers)
+    if not ats:
+        return
+    runs = _RUN.finditer(text, max(0, _run_start(text, ats[0])))
+    index = 0
+    for run in runs:
+        lo, hi = run.span()
+        while index < len(ats) and ats[index] < lo:
+            index += 1
+        if index == len(ats):
+            return
+        if ats[index] < hi:
+            yield from rule.pattern.finditer(text, lo, hi)
+
+
+def _run_start(text: str, at: int) -> int:
+    """Start of the run without white space around offset `at` (so a scan of runs can begin there)."""
+    start = at
+    while start > 0 and not text[start - 1].isspace():
+        start -= 1
+    return start
 
 
 def _leaks(norm: Normalized) -> list[tuple[Code, str, str]]:
     """Placeholders, SQL, credentials and internal notes, read in the text before Markdown is flattened."""
     text = norm.plain
     flattened = norm.prose if norm.prose != text else None  # SQL or a key may hide behind Markdown emphasis
-    lowered_plain = text.lower()
-    lowered_flat = None if flattened is None else flattened.lower()
-    lowered = lowered_plain if lowered_flat is None else f"{lowered_plain}\n{lowered_flat}"
+    lowered_plain = _lowered(text)
+    lowered_flat = None if flattened is None else _lowered(flattened)
+    scan_plain = lowered_plain if len(lowered_plain) == len(text) else None  # else: full scans
+    scan_flat = lowered_flat if flattened is not None and lowered_flat is not None \
+        and len(lowered_flat) == len(flattened) else None
+    lowered = lowered_plain if flattened is None else f"{lowered_plain}\n{lowered_flat}"
     found: list[tuple[Code, str, str]] = []
-    for code, message, pattern, triggers in _LEAK_RULES:
-        if any(trigger in lowered for trigger in triggers):
+    for rule in _LEAK_RULES:
+        code, message = rule.code, rule.message
+        if any(trigger in lowered for trigger in rule.triggers):
             if code == "internal_leak" and flattened is not None:  # read where Markdown cannot split a keyword
-                hits = list(_near(pattern, text, lowered_plain, triggers))
+                hits = list(_scan(rule, text, scan_plain))
                 if hits:
                     found += [(code, message, norm.original_span(m.start(), m.end(), prose=False)) for m in hits]
                     continue
-                for match in _near(pattern, flattened, lowered_flat, triggers):
+                for match in _scan(rule, flattened, scan_flat):
                     found.append((code, message, norm.original_span(match.start(), match.end())))
                 continue
-            for match in _near(pattern, text, lowered_plain, triggers):
+            for match in _scan(rule, text, scan_plain):
                 found.append((code, message, norm.original_span(match.start(), match.end(), prose=False)))
     if "<" in text:
         for match in _ANGLE.finditer(text):

@@ -1,0 +1,88 @@
+"""The reply check's fast paths find exactly what the slow ones find (hypothesis).
+
+Every shortcut that makes the check fast (leak patterns tried only where they can match, the reply read
+as one token stream sliced per clause) is compared here with the plain computation it replaces, on
+generated texts dense with the material it shortcuts: a fast path may never pass what the slow one blocks.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+check_module = importlib.import_module("sopilot.guard.check")
+
+FRAGMENTS = [
+    # leak material in several cases, and what sits around it
+    "select", "SELECT", "Select", " * ", "from", "FROM", " invoices", " where ", "update", "UPDATE", " users ",
+    " set ", "SET", " status", " = ", "'x'", "insert into", " events ", "(id)", " values", "delete", "drop table",
+    "truncate", "alter", "```", "sql", ";", "sk-", "sk_live_", "rk_", "pk-", "ghp_", "ghp-", "gho_", "xoxb-",
+    "glpat-", "AKIA", "ABCDEFGHIJKLMNOP", "0123456789abcdef", "api_key", "api-key", "apikey", ": ", "=",
+    "Bearer ", "eyJhbGciOiJIUzI1NiIsInR5cCI6", "postgresql://", "user", ":secret@", "host", "reports-db-02",
+    ".internal", ".corp", ".local", ".intranet", "password", "passwd", "pass", "pwd", "token", "secret", " is ",
+    "Rpt#2023!", "login", "username", "credentials", " / ", "S3cret!", "internal", "Internal", "only", "note",
+    "Note", " for ", "agent", "staff", "private", "(", ")", "use", ",", " do not ", "don't", "never", "share",
+    "disclose", "tell", " customers", " until", "{", "}", "{{", "}}", "name", "0", "*|", "|*", "FNAME", "%",
+    "DATE", "${", "{%", "%}", "___", "__", "NAME", "$", "CUSTOMER_NAME", ":", "customer_name", "INSERT_",
+    "ENTER_", "AGENT", "YOUR_", "xx", "XXX", "X", "TODO", "FIXME", "TBD", "%s", "%(first_name)s", ".", "-",
+    # whole leaks, so that generated texts hold every alternative of every pattern
+    "SELECT * FROM invoices;", "update users set status = 'x'", "UPDATE invoices SET", "insert into events (id)",
+    "delete from queue where", "DROP TABLE users", "```sql", "sk_live_51HqABCDEFGHIJKLMNOP", "xoxb-0123456789abcdef",
+    "AKIA0123456789ABCDEF", "api_key = x", "Bearer eyJhbGciOiJIUzI1NiIsInR5cCI6", "postgresql://app:pw@db",
+    "reports-db-02.internal", "password is Rpt#2023!", "login is admin / S3cret!", "Internal note:", "(internal:",
+    "(private", "agent note", "staff note", "private note", "notes for the agents", "note to team", "for internal use",
+    "internal, do not", "do not share this with customers", "never disclose:", "don't tell customers until",
+    "{ticket_id}", "{{ customer.name }}", "{0}", "{}", "*|FNAME|*", "%DATE%", "${customer_name}", "{% if vip %}",
+    "Dear ____ ", "%(first_name)s", " %s ", "__NAME__", "$DATE", "$CUSTOMER_NAME", " :customer_name",
+    "INSERT_AGENT_NAME", " XXX ", "$X.XX", "$ XX", " TODO ", " TBD ",
+    # letters a case-insensitive pattern reads as ASCII, and plain words
+    "\u0131", "\u017f", "\u212a", "\u0130", "\u00e9", "refund", "we", " ", " ", "\n", "\t", "\u00a0",
+]
+texts = st.lists(st.sampled_from(FRAGMENTS), max_size=40).map("".join)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(texts)
+def test_leak_scan_finds_what_a_full_scan_finds(text: str) -> None:
+    """Trying each leak pattern only at its starts (or in runs with a trigger) equals `finditer` on the text."""
+    lowered = check_module._lowered(text)
+    scan = lowered if len(lowered) == len(text) else None
+    for rule in check_module._LEAK_RULES:
+        full = [(m.start(), m.end()) for m in rule.pattern.finditer(text)]
+        if full:  # every match holds a trigger, so the rule is tried whenever it can match
+            assert any(trigger in lowered for trigger in rule.triggers), (rule.pattern.pattern[:40], text)
+        fast = [(m.start(), m.end()) for m in check_module._scan(rule, text, scan)]
+        assert fast == full, (rule.pattern.pattern[:40], text)
+
+
+def test_leak_scan_on_every_labelled_draft() -> None:
+    """The same equality on the normalised text of every draft of the labelled sets."""
+    import json
+
+    from sopilot.guard.normalize import normalize
+
+    from sopilot.core.settings import ROOT
+
+    for name in ("guard_cases", "guard_adversarial", "guard_fresh"):
+        for line in (ROOT / "eval" / f"{name}.jsonl").read_text("utf-8").splitlines():
+            reply = json.loads(line).get("reply") if line.strip() else None
+            if not reply:
+                continue
+            norm = normalize(reply)
+            for text in {norm.plain, norm.prose}:
+                lowered = check_module._lowered(text)
+                scan = lowered if len(lowered) == len(text) else None
+                for rule in check_module._LEAK_RULES:
+                    full = [m.span() for m in rule.pattern.finditer(text)]
+                    assert [m.span() for m in check_module._scan(rule, text, scan)] == full, (name, text)
+
+
+def test_case_equivalents_match_the_regex_engine() -> None:
+    """The letters a case-insensitive pattern matches to ASCII letters are lowered to them, or change length."""
+    every = "".join(chr(c) for c in range(0x80, 0x110000) if not 0xD800 <= c < 0xE000)
+    for char in re.findall("(?i)[a-z]", every):
+        lowered = char.lower()
+        assert len(lowered) != 1 or check_module._lowered(char).isascii(), hex(ord(char))
