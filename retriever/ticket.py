@@ -9,9 +9,10 @@ notes. The reader recognises the form from the text's structure and keeps what s
   weight. Greetings and sign-offs are recognised by their shape (a short first line ending in a
   comma; a short closing line ending in a comma followed only by short lines such as a name,
   a title or a phone number), not by a list of words;
-- chat transcript: lines of the form "[09:14] Name (role): text"; the speaker who talks to the
-  others first and is not marked as the agent is the customer. Customer turns are read, agent
-  turns set aside, the last customer turn is emphasised;
+- chat transcript: lines of the form "[09:14] Name (role): text"; the speakers marked neither as
+  the support side nor as those agents turn to (a lead, a supervisor) are the customer. When there
+  is none, the chat is an agent asking a lead for help and the agent's turns are the problem.
+  The asking side's turns are read, the answering side's set aside, the last turn is emphasised;
 - internal note and short query: read whole.
 
 A long text is cut into pieces the encoder reads whole (sentences packed up to a word-piece
@@ -46,6 +47,13 @@ _TURN = re.compile(r"""
 _AGENT_MARK = re.compile(r"""\b(?:agent|support|bot|assistant|helpdesk|operator|advisor|representative)\b""",
                          re.VERBOSE | re.IGNORECASE)
 """A speaker label that names the support side, e.g. `Agent`, `Jess (Support)`."""
+
+_SENIOR_MARK = re.compile(r"""\b(?:lead|manager|supervisor|senior|coach|mentor|escalations?)\b""",
+                          re.VERBOSE | re.IGNORECASE)
+"""A speaker label naming someone agents turn to, e.g. `Lead (Tom)`, `Supervisor`, `Team manager`."""
+
+_CUSTOMER_MARK = re.compile(r"""\b(?:customer|client|caller|member|partner)\b""", re.VERBOSE | re.IGNORECASE)
+"""A speaker label naming the customer side, e.g. `Customer`, `Partner (Elena, Cloudmesh)`."""
 
 _QUOTE_MARK = re.compile(r"""^[ \t]*(?:>[ \t]?)+""", re.VERBOSE | re.MULTILINE)
 """Leading quote markers, e.g. `>> ` in `>> Hi, how do I un-approve some invoices?`."""
@@ -106,11 +114,14 @@ def _chat_turns(lines: list[str]) -> list[tuple[str, str]] | None:
 
 
 def _customer_turns(turns: list[tuple[str, str]]) -> list[str]:
+    """The turns of the side that brings the problem: the customer's, or an agent's asking a lead."""
     agents = {s for s, _ in turns if _AGENT_MARK.search(s)}
-    customers = [s for s, _ in turns if s not in agents]
-    if not customers:
+    seniors = {s for s, _ in turns if _SENIOR_MARK.search(s) and not _CUSTOMER_MARK.search(s)} - agents
+    customers = {s for s, _ in turns} - agents - seniors
+    asking = customers or (agents if seniors else set())
+    if not asking:
         return [t for _, t in turns]
-    return [t for s, t in turns if s not in agents]
+    return [t for s, t in turns if s in asking]
 
 
 def _is_closing(lines: list[str], index: int) -> bool:

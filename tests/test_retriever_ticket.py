@@ -69,6 +69,16 @@ def test_a_chat_is_read_as_the_customer_turns_with_the_last_emphasised():
     assert weights["2 for now, every slot we have is taken"] > weights["hi, we need extra user licences"]
 
 
+def test_an_agent_asking_a_lead_is_read_as_the_agent():
+    chat = ("Agent (Priya): the system auto-denied this request, can I overrule it myself?\n"
+            "Lead (Tom): What's your role on the team at the moment?\n"
+            "Agent (Priya): still Tier 1, 4 months in")
+    read = read_ticket(chat)
+    assert read.read_as == "the system auto-denied this request, can I overrule it myself?\nstill Tier 1, 4 months in"
+    customer = read_ticket("Customer: my order never came\nAgent: Sorry, let me check\nSupervisor: I can help too")
+    assert customer.read_as == "my order never came"
+
+
 @pytest.mark.parametrize(("text", "form"), [
     pytest.param("refund pls, charged twice", "short", id="typed query"),
     pytest.param("cust (acct 30418) wants +10 licences asap - says every seat is used. checked usage: 3 users idle "
