@@ -31,7 +31,17 @@ from typing import Any, Literal
 
 from sopilot.guard.decide import NO_ALLOWANCE, Decision
 from sopilot.guard.grant import NO_GRANT, Grant
-from sopilot.guard.lexicon import Frame, Lexicon, PhraseSet, _match, load_lexicon, stem, stems_of
+from sopilot.guard.lexicon import (
+    Frame,
+    Lexicon,
+    PhraseSet,
+    _match,
+    ascii_lower,
+    count_words,
+    load_lexicon,
+    stem,
+    stems_in,
+)
 from sopilot.guard.normalize import Normalized, normalize
 from text_to_num import alpha2digit
 
@@ -394,19 +404,26 @@ def _language(norm: Normalized, lexicon: Lexicon) -> tuple[Code, str, str] | Non
 
 # ---- clauses -----------------------------------------------------------------------------------------
 
-_SPLIT = re.compile(r"""
-    (?P<sentence> [.!?]+ ["')\]]* (?=\s|$) \s* | \n \s* | ; \s* )          # ". ", "?", a line break, ";"
-    | (?P<colon> : \s+ )                                                    # "Good news: ..."
-    | (?P<dash> — \s* | – (?!\d) \s* )                                     # "—", "–" (not 02:00–04:00)
-    | , \s+ (?= (?: and|but|so|however|though|although|yet|while|whereas|then|i|we|you|our|your|it|this|they|he
-                  |she|the|please|unfortunately|meanwhile|otherwise|also|no|there|just|simply|feel|let|thank|thanks
-                  |sorry ) \b )                                          # ", but", ", we", ", please"
-    | \s (?: [-–—]+ \s+                                                   # " - "
+_SPLIT_SOURCE = r"""
+    [.!?\n;:—–,\s]                     # every split begins with one of these (the engine skips to them)
+    (?: (?<=[.!?]) [.!?]* ["')\]]* (?=\s|$) \s* (?P<sentence>)                 # ". ", "?"
+      | (?<=[\n;]) \s* (?P<newline>)                                         # a line break, ";"
+      | (?<=:) \s+ (?P<colon>)                                               # "Good news: ..."
+      | (?<=—) \s* (?P<dash>) | (?<=–) (?!\d) \s* (?P<en_dash>)              # "—", "–" (not 02:00–04:00)
+      | (?<=,) \s+ (?= (?: and|but|so|however|though|although|yet|while|whereas|then|i|we|you|our|your|it|this
+                  |they|he|she|the|please|unfortunately|meanwhile|otherwise|also|no|there|just|simply|feel|let
+                  |thank|thanks|sorry ) \b )                                 # ", but", ", we", ", please"
+      | (?<=\s) (?: [-–—]+ \s+                                               # " - "
           | (?= (?: but|however|although|though|whereas|otherwise|so|because ) \b )    # " but ..."
           | (?= (?: and|so|then ) \s+ (?: i|we|you|they|our|your|it|this|he|she|the|will|won't|can't|is|are|was
                   |were|has|have|had|can|could|should|shall|would|may|might|must|do|did|does|am|also|i've|we've
-                  |we'll|i'll|we're|i'm|you'll|you're|they'll) \b ) )  # " and we ...", " and will ..."
-    """, re.VERBOSE | re.IGNORECASE)
+                  |we'll|i'll|we're|i'm|you'll|you're|they'll) \b ) ) )     # " and we ...", " and will ..."
+    """
+_SPLIT = re.compile(_SPLIT_SOURCE, re.VERBOSE)
+"""Clause boundaries, read in the lower-cased text (literal words then cost one comparison each)."""
+_SPLIT_ANY_CASE = re.compile(_SPLIT_SOURCE, re.VERBOSE | re.IGNORECASE)
+"""The same, for a text whose lower-case form changes its length."""
+_SENTENCE_SPLITS = frozenset({"sentence", "newline"})
 _MAX_CLAUSE_WORDS = 80
 _LABEL_WORDS = 3
 """A colon after at most this many words ends a label ("Refund issued: $25 ..."), not a clause."""
@@ -425,14 +442,19 @@ class _Clause:
 
 
 def _clauses(text: str, lexicon: Lexicon) -> list[_Clause]:
-    """Split the text into clauses: sentence ends, ';', ':', dashes, and connectives that open a clause."""
+    """Split the text into clauses: sentence ends, ';', ':', dashes, and connectives that open a clause.
+
+    The text is lower-cased once; each clause's words are read from it in place (no copies).
+    """
     clauses: list[_Clause] = []
     sentence = 0
     start = 0
+    lowered = _lowered(text)
+    words = lowered if lowered.isascii() else ascii_lower(text)  # the words are read with ASCII case folding
+    splits = _SPLIT.finditer(lowered) if len(lowered) == len(text) else _SPLIT_ANY_CASE.finditer(text)
 
     def close(end: int) -> None:
-        piece = text[start:end]
-        stems = stems_of(piece)
+        stems = stems_in(words, start, end)
         if not stems:
             return
         offset = start
@@ -441,14 +463,15 @@ def _clauses(text: str, lexicon: Lexicon) -> list[_Clause]:
             clauses.append(_Clause(start=offset, end=end, stems=part, sentence=sentence))
 
     listing = False  # inside the list or table a colon introduced ("the access we set up:\n| Write | 12 h |")
-    for match in _SPLIT.finditer(text):
-        if match["colon"] is not None and len(stems_of(text[start:match.start()])) <= _LABEL_WORDS:
+    for match in splits:
+        kind = match.lastgroup
+        if kind == "colon" and count_words(words, start, match.start()) <= _LABEL_WORDS:
             continue
         close(match.start())
         start = match.end()
-        if match["colon"] is not None and "\n" in match.group(0):
+        if kind == "colon" and "\n" in match.group(0):
             listing = True
-        elif match["sentence"] is not None and "\n" in match.group(0):
+        elif kind in _SENTENCE_SPLITS and "\n" in match.group(0):
             j = match.start() - 1
             while j > 0 and text[j] in " \t":
                 j -= 1
@@ -457,7 +480,7 @@ def _clauses(text: str, lexicon: Lexicon) -> list[_Clause]:
                 listing = True
                 continue
             listing = False
-        if match["sentence"] is not None:
+        if kind in _SENTENCE_SPLITS:
             if "?" in match.group(0):
                 for clause in reversed(clauses):
                     if clause.sentence != sentence:
@@ -465,9 +488,12 @@ def _clauses(text: str, lexicon: Lexicon) -> list[_Clause]:
                     clause.question = True
             sentence += 1
     close(len(text))
+    condition, temporal = lexicon.condition, lexicon.temporal
     for clause in clauses:
-        clause.conditional = (lexicon.condition.match_at(clause.stems, 0, len(clause.stems)) >= 0
-                              or lexicon.temporal.match_at(clause.stems, 0, len(clause.stems)) >= 0)
+        first = clause.stems[0]
+        clause.conditional = ((first in condition.firsts and condition.match_at(clause.stems, 0, len(clause.stems))
+                               >= 0) or (first in temporal.firsts
+                                         and temporal.match_at(clause.stems, 0, len(clause.stems)) >= 0))
     return clauses
 
 
@@ -485,7 +511,7 @@ def _negated(stems: list[str], lexicon: Lexicon, hit: _Hit | None = None) -> boo
     for i in range(end):
         if hit is not None and hit.start <= i < hit.end:
             continue  # the term's own words ("at no charge", "won't have to pay")
-        if stems[i] in lexicon.negation.by_first and lexicon.negation.match_at(stems, i, len(stems)) >= 0:
+        if stems[i] in lexicon.negation.firsts and lexicon.negation.match_at(stems, i, len(stems)) >= 0:
             if lexicon.negation_exceptions.match_at(stems, i, len(stems)) >= 0:
                 continue
             return True
@@ -501,14 +527,14 @@ def _asserted(clause: _Clause, leads: list[_Clause], lexicon: Lexicon) -> bool:
     offer = _has(lexicon.offer, stems)
     idioms: set[int] = set()  # "you won't have to pay" commits, although its words negate and hedge
     for i in range(e):
-        if stems[i] in lexicon.negation_exceptions.by_first:
+        if stems[i] in lexicon.negation_exceptions.firsts:
             stop = lexicon.negation_exceptions.match_at(stems, i, e)
             if stop > 0:
                 idioms.update(range(i, stop))
     for i in range(e):
         if i in idioms:
             continue
-        if stems[i] in lexicon.hedge.by_first and lexicon.hedge.match_at(stems, i, e) >= 0:
+        if stems[i] in lexicon.hedge.firsts and lexicon.hedge.match_at(stems, i, e) >= 0:
             if offer and stems[i] in ("would", "like"):
                 continue
             return False
@@ -545,25 +571,26 @@ def _preceded_by(index: Mapping[str, tuple[tuple[str, ...], ...]], stems: list[s
 
 def _commitments(stems: list[str], lexicon: Lexicon) -> list[_Hit]:
     """Every frame of the lexicon that the clause's words satisfy."""
+    present = set(stems)
+    if present.isdisjoint(lexicon.term_words):  # the fast path: no word can start a commitment
+        return []
     end = len(stems)
     index = lexicon.term_index
-    present = set(stems)
-    if present.isdisjoint(index.keys()):
-        return []
+    neutral = lexicon.neutral
     masked: set[int] = set()
-    if not present.isdisjoint(lexicon.neutral.by_first.keys()):
+    if not present.isdisjoint(neutral.firsts):
         for i in range(end):
-            if stems[i] in lexicon.neutral.by_first:
-                stop = lexicon.neutral.match_at(stems, i, end)
+            if stems[i] in neutral.firsts:
+                stop = neutral.match_at(stems, i, end)
                 if stop > 0:
                     masked.update(range(i, stop))
     hits: list[_Hit] = []
     positions: dict[str, list[int]] | None = None  # where each word stands, built on the first companion search
-    for i in range(end):
-        entries = index.get(stems[i])
-        if not entries or i in masked:
+    terms = lexicon.term_words
+    for i in [i for i, word in enumerate(stems) if word in terms]:
+        if i in masked:
             continue
-        for term, frame in entries:
+        for term, frame in index[stems[i]]:
             if len(term) == 1:
                 stop = i + 1
             else:
@@ -578,16 +605,17 @@ def _commitments(stems: list[str], lexicon: Lexicon) -> list[_Hit]:
                 continue
             reach = stop
             if frame.companions is not None:
-                companions = frame.companion_index
-                if present.isdisjoint(companions):
+                near = present.intersection(frame.companion_words)
+                if not near:
                     continue
                 if positions is None:
                     positions = {}
                     for j, word in enumerate(stems):
                         positions.setdefault(word, []).append(j)
+                companions = frame.companion_index
                 lo, hi = max(0, i - frame.window), min(end, stop + frame.window)
                 last = -1
-                for word in present.intersection(companions):
+                for word in near:
                     for j in positions[word]:
                         if lo <= j < hi and (j < i or j >= stop) and j > last and j not in masked and any(
                                 len(c) == 1 or _match(c, stems, j, hi) >= 0 for c in companions[word]):

@@ -68,10 +68,29 @@ def tokenize(text: str) -> list[tuple[str, int, int]]:
     return [(stem(m.group(0)), m.start(), m.end()) for m in _TOKEN.finditer(lowered)]
 
 
+def ascii_lower(text: str) -> str:
+    """`text` with ASCII letters lower-cased and every other character kept (same length, same offsets)."""
+    return text.lower() if text.isascii() else text.translate(_ASCII_LOWER)
+
+
 def stems_of(text: str) -> list[str]:
     """The stems of every word of `text`, in order (the fast path of `tokenize`, without offsets)."""
     cache = _STEMS
-    return [cache.get(word) or stem(word) for word in _TOKEN.findall(text.translate(_ASCII_LOWER))]
+    return [cache.get(word) or stem(word) for word in _TOKEN.findall(ascii_lower(text))]
+
+
+def stems_in(lowered: str, start: int, end: int) -> list[str]:
+    """`stems_of(text[start:end])`, read in place from `lowered = ascii_lower(text)`.
+
+    The same words: no token pattern looks behind its start, and `endpos` reads as the end of the text.
+    """
+    cache = _STEMS
+    return [cache.get(word) or stem(word) for word in _TOKEN.findall(lowered, start, end)]
+
+
+def count_words(lowered: str, start: int, end: int) -> int:
+    """`len(stems_in(lowered, start, end))`, without stemming."""
+    return len(_TOKEN.findall(lowered, start, end))
 
 
 def phrase(text: str) -> tuple[str, ...]:
@@ -170,6 +189,8 @@ class Frame:
     """`not_before` by last stem."""
     companion_index: Mapping[str, tuple[Phrase, ...]] = dataclasses.field(default_factory=lambda: MappingProxyType({}))
     """`companions` by first stem."""
+    companion_words: frozenset[str] = frozenset()
+    """The keys of `companion_index`, as a set."""
 
 
 def _by(phrases: tuple[Phrase, ...] | None, position: int) -> Mapping[str, tuple[Phrase, ...]]:
@@ -184,6 +205,8 @@ class PhraseSet:
     """Phrases indexed by their first stem, for matching at a word position."""
 
     by_first: Mapping[str, tuple[Phrase, ...]]
+    firsts: frozenset[str] = frozenset()
+    """The keys of `by_first`, as a set (a membership test per word is the hot path of the check)."""
 
     def match_at(self, stems: list[str], i: int, end: int) -> int:
         """The end index of the longest phrase starting at `i` (before `end`), or -1."""
@@ -196,7 +219,8 @@ class PhraseSet:
 
     def found(self, stems: list[str], start: int, end: int) -> bool:
         """Whether any phrase occurs in `stems[start:end]`."""
-        return any(self.match_at(stems, i, end) >= 0 for i in range(start, end) if stems[i] in self.by_first)
+        firsts = self.firsts
+        return any(self.match_at(stems, i, end) >= 0 for i in range(start, end) if stems[i] in firsts)
 
 
 def _match(candidate: Phrase, stems: list[str], i: int, end: int) -> int:
@@ -227,7 +251,7 @@ def _phrase_set(items: list[str] | tuple[str, ...]) -> PhraseSet:
         p = phrase(item)
         if p and p[0] != GAP:
             index.setdefault(p[0], []).append(p)
-    return PhraseSet(by_first=MappingProxyType({k: tuple(v) for k, v in index.items()}))
+    return PhraseSet(by_first=MappingProxyType({k: tuple(v) for k, v in index.items()}), firsts=frozenset(index))
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True, eq=False)
@@ -246,6 +270,8 @@ class Lexicon:
     """Idioms that neutralise their words ("get back to you" carries no money back)."""
     frames: tuple[Frame, ...]
     term_index: Mapping[str, tuple[tuple[Phrase, Frame], ...]]
+    term_words: frozenset[str] = frozenset()
+    """The keys of `term_index`, as a set: a clause with none of them commits to nothing."""
     commitment_kinds: Mapping[str, str]
     roles: PhraseSet
     financial: PhraseSet
@@ -323,7 +349,8 @@ def load_lexicon(path: str | Path = LEXICON_FILE) -> Lexicon:
             frames.append(Frame(
                 commitment=c.id, kind=c.kind, terms=tuple(filter(None, map(phrase, f.terms))), companions=with_,
                 not_after=after, not_before=before, window=f.window, after_index=_by(after, 0),
-                before_index=_by(before, -1), companion_index=_by(with_, 0)))
+                before_index=_by(before, -1), companion_index=_by(with_, 0),
+                companion_words=frozenset(p[0] for p in with_ or ())))
     term_index: dict[str, list[tuple[Phrase, Frame]]] = {}
     for frame in frames:
         for term in frame.terms:
@@ -354,7 +381,7 @@ def load_lexicon(path: str | Path = LEXICON_FILE) -> Lexicon:
         hedge=_phrase_set(cues.hedge), offer=_phrase_set(cues.offer), condition=_phrase_set(cues.condition),
         offer_condition=_phrase_set(cues.offer_condition), temporal=_phrase_set(cues.temporal),
         review=_phrase_set(cues.review), neutral=_phrase_set(cues.neutral), frames=tuple(frames),
-        term_index=MappingProxyType({k: tuple(v) for k, v in term_index.items()}),
+        term_index=MappingProxyType({k: tuple(v) for k, v in term_index.items()}), term_words=frozenset(term_index),
         commitment_kinds=MappingProxyType(kinds),
         roles=_phrase_set(limits.roles), financial=_phrase_set(limits.financial),
         write_access=_phrase_set(limits.write_access), permanent=_phrase_set(limits.permanent),

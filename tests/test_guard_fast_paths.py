@@ -86,3 +86,56 @@ def test_case_equivalents_match_the_regex_engine() -> None:
     for char in re.findall("(?i)[a-z]", every):
         lowered = char.lower()
         assert len(lowered) != 1 or check_module._lowered(char).isascii(), hex(ord(char))
+
+
+REFERENCE_SPLIT = re.compile(r"""
+    (?P<sentence> [.!?]+ ["')\]]* (?=\s|$) \s* | \n \s* | ; \s* )
+    | (?P<colon> : \s+ )
+    | (?P<dash> — \s* | – (?!\d) \s* )
+    | , \s+ (?= (?: and|but|so|however|though|although|yet|while|whereas|then|i|we|you|our|your|it|this|they|he
+                  |she|the|please|unfortunately|meanwhile|otherwise|also|no|there|just|simply|feel|let|thank|thanks
+                  |sorry ) \b )
+    | \s (?: [-–—]+ \s+
+          | (?= (?: but|however|although|though|whereas|otherwise|so|because ) \b )
+          | (?= (?: and|so|then ) \s+ (?: i|we|you|they|our|your|it|this|he|she|the|will|won't|can't|is|are|was
+                  |were|has|have|had|can|could|should|shall|would|may|might|must|do|did|does|am|also|i've|we've
+                  |we'll|i'll|we're|i'm|you'll|you're|they'll) \b ) )
+    """, re.VERBOSE | re.IGNORECASE)
+"""The clause split as one case-insensitive alternation: what the split on lower-cased text must equal."""
+PROSE = [". ", "! ", "?", "...", ".\"", ".) ", ".x", ";", ":", ": ", ":\n", "—", "–", "–3", " – ", " - ", " -- ", ", ",
+         ",", "\n", "\n\n", " ", "  ", "\t", "and", "AND", " and we", " and will", " So ", " so you", "But", " but",
+         " however", " then I", " Then they'll", ", we", ", Please", ", thanks", ", sorry", "We", "I've", "won't",
+         "can't", "haven't", "refund", "Refunded", "$42.50", "€", "100%", "+", "re-set", "we're", "\u0131", "\u017f",
+         "\u212a", "\u0130", "\u00e9", "Ω", "so", "yet", "while", "because", "x"]
+prose_texts = st.lists(st.sampled_from(PROSE), max_size=40).map("".join)
+
+
+def _reference_kind(match: re.Match[str]) -> str | None:
+    return next((name for name in ("sentence", "colon", "dash") if match[name] is not None), None)
+
+
+def _kind(match: re.Match[str]) -> str | None:
+    return {"newline": "sentence", "en_dash": "dash"}.get(match.lastgroup or "", match.lastgroup)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(prose_texts)
+def test_clause_split_on_lowered_text_equals_the_case_insensitive_split(text: str) -> None:
+    """The split read on the lower-cased text finds the same boundaries, of the same kinds, as the reference."""
+    expected = [(m.span(), _reference_kind(m)) for m in REFERENCE_SPLIT.finditer(text)]
+    lowered = check_module._lowered(text)
+    found = (check_module._SPLIT.finditer(lowered) if len(lowered) == len(text)
+             else check_module._SPLIT_ANY_CASE.finditer(text))
+    assert [(m.span(), _kind(m)) for m in found] == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(prose_texts, st.integers(0, 200), st.integers(0, 200))
+def test_words_read_in_place_equal_the_words_of_the_slice(text: str, a: int, b: int) -> None:
+    """`stems_in` on the whole lower-cased text equals `stems_of` on the slice, at every boundary."""
+    from sopilot.guard.lexicon import ascii_lower, count_words, stems_in, stems_of
+
+    start, end = sorted((min(a, len(text)), min(b, len(text))))
+    words = ascii_lower(text)
+    assert stems_in(words, start, end) == stems_of(text[start:end])
+    assert count_words(words, start, end) == len(stems_of(text[start:end]))
