@@ -72,28 +72,30 @@ def _stray(match: re.Match[str]) -> str | tuple[str, int]:
     return match.group(0), 0
 
 
-_ADJACENT_STARS = re.compile(r"(?<=\w)\*{4,6}(?=\w)")  # two bold spans that meet inside a word
+_ADJACENT_STARS = re.compile(r"\*(?<=\w\*)\*{3,5}(?=\w)")  # two bold spans that meet inside a word
 _LINK = re.compile(r"""
-    !? \[ (?P<text>[^\[\]\n]{0,300}) \] \( (?P<url>[^()\s]{0,2000}) (?:\s+"[^"\n]{0,200}")? \)   # [text](https://x)
+    (?:!\[|\[) (?P<text>[^\[\]\n]{0,300}) \] \( (?P<url>[^()\s]{0,2000}) (?:\s+"[^"\n]{0,200}")? \)   # [text](https://x)
     """, re.VERBOSE)
 _STRUCK_HTML = re.compile(r"""
     < (?P<tag>s|del|strike) \b [^<>]{0,300} > [^<]{0,2000}? </ (?P=tag) \s* >   # <del>not</del>: struck text is dropped
     """, re.VERBOSE | re.IGNORECASE)
+_SPACED_HINT = re.compile(r"(?P<sep>[ .\-_·*])[A-Za-z](?P=sep)[A-Za-z](?P=sep)")
+"""What every `_SPACED_LETTERS` match holds ("r e f u n d" holds " e f "): without it there is nothing to join."""
 _SPACED_LETTERS = re.compile(r"""
     (?<![A-Za-z0-9]) [A-Za-z] (?P<sep>[ .\-_·*]) [A-Za-z] (?:(?P=sep)[A-Za-z]){2,} (?P=sep)? (?![A-Za-z0-9])
     # "r e f u n d e d", "e.r.a.s.e.d", "r-e-f-u-n-d": one letter at a time, one separator throughout
     """, re.VERBOSE)
-_LEET = re.compile(r"(?<=[A-Za-z])[013457@](?=[A-Za-z])")  # "cr3d1t", "appl1ed", "acc0unt"
+_LEET = re.compile(r"[013457@](?<=[A-Za-z][013457@])(?=[A-Za-z])")  # "cr3d1t", "appl1ed", "acc0unt"
 _LEET_LETTERS = {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a"}
 _HYPHENATED = re.compile(r"(?<![\w-])(?P<a>[A-Za-z]{1,20})-(?P<b>[A-Za-z]{1,20})(?![\w-])")  # "pass-word", "re-set"
 _HYPHEN_BREAK = re.compile(r"""
-    (?<=[a-z]) - [ \t]* \r?\n [ \t]* (?=[a-z]) | (?<=[A-Z]) - [ \t]* \r?\n [ \t]* (?=[A-Z])   # "re-\nfunded"
+    - (?<=[a-z]-) [ \t]* \r?\n [ \t]* (?=[a-z]) | - (?<=[A-Z]-) [ \t]* \r?\n [ \t]* (?=[A-Z])   # "re-\nfunded"
     """, re.VERBOSE)
 _LINE_BREAK = re.compile(r"""
-    (?<=[^\s.!?:;])        # the line does not end a sentence ...
-    [ \t]* \r?\n [ \t]*    # ... one line break ...
+    [ \t\r\n] (?<=[^\s.!?:;][ \t\r\n])    # the line does not end a sentence ...
+    (?: (?<=[ \t]) [ \t]* \r?\n | (?<=\r) \n | (?<=\n) ) [ \t]*    # ... one line break ...
     (?![\s\-*+•>#|]|\d+[.)]\s)  # ... not a blank line, a list item, a quote, a heading or a table row
-    """, re.VERBOSE)
+    """, re.VERBOSE)  # (it begins with a character class, so the engine skips to the white space)
 
 
 def _invisible_table() -> dict[int, None]:
@@ -197,17 +199,86 @@ class _Builder:
         return "".join(self.parts), self.offsets
 
 
-def _substitute(text: str, mapping: array | None, pattern: re.Pattern[str], replace) -> tuple[str, array | None]:
-    """One pass of `pattern` over `text`; `replace(match)` gives the new text for each match."""
-    if pattern.search(text) is None:
+_IDENTITY = array("l")
+_IDENTITY_CACHED = 1 << 18
+"""Identity offset maps up to this length are sliced from one cached array (building one costs ~50 ns a char)."""
+
+
+def _identity(length: int) -> array:
+    """`array("l", range(length))`, sliced from a cached identity map when short enough."""
+    global _IDENTITY
+    if length > _IDENTITY_CACHED:
+        return array("l", range(length))
+    if len(_IDENTITY) < length:
+        _IDENTITY = array("l", range(max(length, 2 * len(_IDENTITY), 4096)))
+    return _IDENTITY[:length]
+
+
+def _anchored(pattern: re.Pattern[str], text: str, starts: list[int]):
+    """The matches `pattern.finditer(text)` yields, when every match can only begin at one of `starts` (sorted).
+
+    The engine would try the pattern at every position; trying it only where a match can begin finds the same
+    leftmost, non-overlapping matches, since a match never begins anywhere else.
+    """
+    position = 0
+    match_at = pattern.match
+    for at in starts:
+        if at >= position:
+            match = match_at(text, at)
+            if match is not None:
+                position = match.end()
+                yield match
+
+
+def _positions(text: str, chars: str) -> list[int]:
+    """Every offset of one of `chars` in `text`, in order."""
+    found: list[int] = []
+    for char in chars:
+        at = text.find(char)
+        while at >= 0:
+            found.append(at)
+            at = text.find(char, at + 1)
+    found.sort()
+    return found
+
+
+def _hyphen_starts(text: str) -> list[int]:
+    """Where a `_HYPHENATED` match can begin: the start of the run of letters before each hyphen."""
+    starts: list[int] = []
+    at = text.find("-")
+    while at >= 0:
+        begin = at
+        while begin > 0 and at - begin <= 20 and text[begin - 1] in _ASCII_LETTERS:
+            begin -= 1
+        if begin < at:
+            starts.append(begin)
+        at = text.find("-", at + 1)
+    return starts
+
+
+_ASCII_LETTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+def _substitute(text: str, mapping: array | None, pattern: re.Pattern[str], replace,
+                matches=None) -> tuple[str, array | None]:
+    """One pass of `pattern` over `text`; `replace(match)` gives the new text for each match.
+
+    `matches`: the pattern's matches when the caller found them faster than `finditer` (see `_anchored`).
+    Nothing is rebuilt when no match changes the text.
+    """
+    found = list(pattern.finditer(text) if matches is None else matches)
+    if not found:
+        return text, mapping
+    replacements = [replace(match) for match in found]
+    if all(r == (match.group(0), 0) if isinstance(r, tuple) else r == match.group(0)
+           for r, match in zip(replacements, found, strict=True)):
         return text, mapping
     if mapping is None:
-        mapping = array("l", range(len(text)))
+        mapping = _identity(len(text))
     out = _Builder()
     position = 0
-    for match in pattern.finditer(text):
+    for match, replacement in zip(found, replacements, strict=True):
         out.keep(text, mapping, position, match.start())
-        replacement = replace(match)
         if isinstance(replacement, tuple):  # (a piece of the match kept as it is, its offset in the match)
             start = match.start() + replacement[1]
             out.keep(text, mapping, start, start + len(replacement[0]))
@@ -304,20 +375,24 @@ def normalize(text: str, *, joins: Callable[[str], bool] | None = None) -> Norma
         current, mapping = _substitute(current, mapping, _ADJACENT_STARS, lambda m: "")  # "**r****efund**"
         for _ in range(3):  # nested or adjacent markers: ***x***, **_x_**, `U`**N**
             before = current
-            current, mapping = _substitute(current, mapping, _EMPHASIS, _emphasis)
+            current, mapping = _substitute(current, mapping, _EMPHASIS, _emphasis,
+                                           _anchored(_EMPHASIS, current, _positions(current, "*~`_")))
             if current == before:
                 break
-        current, mapping = _substitute(current, mapping, _STRAY_MARKS, _stray)  # "*re***funded**" leftovers
+        current, mapping = _substitute(current, mapping, _STRAY_MARKS, _stray,  # "*re***funded**" leftovers
+                                       _anchored(_STRAY_MARKS, current, _positions(current, "*~`")))
     if "\n" in current:
         current, mapping = _substitute(current, mapping, _HYPHEN_BREAK, lambda m: "")
         current, mapping = _substitute(current, mapping, _LINE_BREAK, lambda m: " ")
-    current, mapping = _substitute(current, mapping, _SPACED_LETTERS, _spaced)
+    if _SPACED_HINT.search(current) is not None:
+        current, mapping = _substitute(current, mapping, _SPACED_LETTERS, _spaced)
     if any(char in current for char in "013457@"):
         current, mapping = _substitute(current, mapping, _LEET, lambda m: _LEET_LETTERS[m.group(0)])
     if joins is not None and "-" in current:
         def join(match: re.Match[str]) -> str:
             word = match["a"] + match["b"]
             return word if joins(word.lower()) else match.group(0)
-        current, mapping = _substitute(current, mapping, _HYPHENATED, join)
+        current, mapping = _substitute(current, mapping, _HYPHENATED, join,
+                                       _anchored(_HYPHENATED, current, _hyphen_starts(current)))
     return Normalized(original=text, plain=plain, prose=current,
                       plain_map=plain_map, prose_map=mapping, folded=folded)

@@ -139,3 +139,43 @@ def test_words_read_in_place_equal_the_words_of_the_slice(text: str, a: int, b: 
     words = ascii_lower(text)
     assert stems_in(words, start, end) == stems_of(text[start:end])
     assert count_words(words, start, end) == len(stems_of(text[start:end]))
+
+
+# ---- normalisation: patterns rewritten to begin with a character, and patterns tried only where they can begin
+
+normalize_module = importlib.import_module("sopilot.guard.normalize")
+REFERENCE_NORMALIZE = {
+    "_ADJACENT_STARS": re.compile(r"(?<=\w)\*{4,6}(?=\w)"),
+    "_LINK": re.compile(r"""
+        !? \[ (?P<text>[^\[\]\n]{0,300}) \] \( (?P<url>[^()\s]{0,2000}) (?:\s+"[^"\n]{0,200}")? \)""", re.VERBOSE),
+    "_LEET": re.compile(r"(?<=[A-Za-z])[013457@](?=[A-Za-z])"),
+    "_HYPHEN_BREAK": re.compile(r"""
+        (?<=[a-z]) - [ \t]* \r?\n [ \t]* (?=[a-z]) | (?<=[A-Z]) - [ \t]* \r?\n [ \t]* (?=[A-Z])""", re.VERBOSE),
+    "_LINE_BREAK": re.compile(r"""
+        (?<=[^\s.!?:;]) [ \t]* \r?\n [ \t]* (?![\s\-*+•>#|]|\d+[.)]\s)""", re.VERBOSE),
+}
+MARKUP = ["*", "**", "***", "****", "~~", "`", "```", "_", "__", "___", "[", "]", "(", ")", "![", "](", "https://x.io",
+          ' "t"', "-", "- ", "-\n", "\n", "\r\n", " \n", "\t\n ", "\n\n", "\n- ", "\n1. ", "\n|", "\n#", ".", "!",
+          ":", ";", " ", "a", "re", "fund", "R", "E", "x", "0", "1", "3", "4", "5", "7", "@", "9", "é", "r e f",
+          " u n d", "e.r.a", ".s.e", "pass", "word", "read", "only", "ABCDEFGHIJKLMNOPQRSTU", "abcdefghijklmnopqrstu"]
+markup_texts = st.lists(st.sampled_from(MARKUP), max_size=40).map("".join)
+
+
+def _spans(matches) -> list[tuple[tuple[int, int], dict[str, str | None]]]:
+    return [(m.span(), m.groupdict()) for m in matches]
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(markup_texts)
+def test_normalize_fast_patterns_equal_their_references(text: str) -> None:
+    """Each rewritten pattern matches what its reference matches, and the anchored scans equal `finditer`."""
+    for name, reference in REFERENCE_NORMALIZE.items():
+        assert _spans(getattr(normalize_module, name).finditer(text)) == _spans(reference.finditer(text)), name
+    anchored = normalize_module._anchored
+    positions = normalize_module._positions
+    for pattern, starts in ((normalize_module._EMPHASIS, positions(text, "*~`_")),
+                            (normalize_module._STRAY_MARKS, positions(text, "*~`")),
+                            (normalize_module._HYPHENATED, normalize_module._hyphen_starts(text))):
+        assert _spans(anchored(pattern, text, starts)) == _spans(pattern.finditer(text)), pattern.pattern[:30]
+    if normalize_module._SPACED_LETTERS.search(text) is not None:
+        assert normalize_module._SPACED_HINT.search(text) is not None
