@@ -198,6 +198,9 @@ _LEAK_RULES: tuple[_LeakRule, ...] = (
 )
 
 
+_TRIGGERS = tuple(dict.fromkeys(trigger for rule in _LEAK_RULES for trigger in rule.triggers))
+
+
 def _bracket_placeholder(body: str) -> bool:
     """Whether `[body]` is template text: `[NAME]`, `[X]`, `[insert date]`; not `[Case #12345]` or `[BUG-4471]`."""
     body = " ".join(body.split())
@@ -247,7 +250,9 @@ _RUN = re.compile(r"\S+")
 def _lowered(text: str) -> str:
     """`text` lower-cased as a case-insensitive pattern reads it (position by position when the length holds)."""
     lowered = text.lower()
-    return lowered if lowered.isascii() else lowered.translate(_CASE_EQUIVALENTS)
+    if lowered.isascii() or ("\u0131" not in lowered and "\u017f" not in lowered):
+        return lowered
+    return lowered.translate(_CASE_EQUIVALENTS)
 
 
 def _occurrences(lowered: str, needles: tuple[str, ...]) -> list[int]:
@@ -315,9 +320,10 @@ def _leaks(norm: Normalized) -> list[tuple[Code, str, str]]:
         and len(lowered_flat) == len(flattened) else None
     lowered = lowered_plain if flattened is None else f"{lowered_plain}\n{lowered_flat}"
     found: list[tuple[Code, str, str]] = []
+    present = {trigger for trigger in _TRIGGERS if trigger in lowered}
     for rule in _LEAK_RULES:
         code, message = rule.code, rule.message
-        if any(trigger in lowered for trigger in rule.triggers):
+        if not present.isdisjoint(rule.triggers):
             if code == "internal_leak" and flattened is not None:  # read where Markdown cannot split a keyword
                 hits = list(_scan(rule, text, scan_plain))
                 if hits:
@@ -363,10 +369,10 @@ def _language(norm: Normalized, lexicon: Lexicon) -> tuple[Code, str, str] | Non
     often paste; no language model is loaded.
     """
     text = norm.prose.lower()
-    if not text.isascii():
+    foreign = 0 if text.isascii() else len(_FOREIGN_LETTER.findall(text))
+    if foreign >= 4:
         letters = len(_NOT_LETTER.sub("", text))
-        foreign = len(_FOREIGN_LETTER.findall(text))
-        if foreign >= 4 and foreign >= 0.3 * letters:
+        if foreign >= 0.3 * letters:
             return ("unsupported_language", "the draft is written in a script the guard cannot check (it reads "
                     "English only); a reply it cannot read is never passed", norm.original[:160])
     words = (_ASCII_WORD if text.isascii() else _WORD).findall(text)
@@ -378,7 +384,7 @@ def _language(norm: Normalized, lexicon: Lexicon) -> tuple[Code, str, str] | Non
     if n >= 4 and english / n < 0.12:  # terse English ("Refund initiated: USD 42.50 ✅") is read by its vocabulary
         english += sum(1 for word in words if word not in lexicon.other_languages
                        and (word in lexicon.vocabulary or stem(word) in lexicon.vocabulary))
-    script = 0 if text.isascii() else len(_FOREIGN_WORD.findall(text))
+    script = 0 if not foreign else len(_FOREIGN_WORD.findall(text))  # a word of another script needs its letters
     if n >= 4 and (english / n < 0.12 or (other + script > english and (other + script) / n >= 0.2)):
         return ("unsupported_language", "the draft is not in English, which is the only language the guard can "
                 "check; a reply it cannot read is never passed", norm.original[:160])
@@ -394,7 +400,7 @@ def _language(norm: Normalized, lexicon: Lexicon) -> tuple[Code, str, str] | Non
         if len(sentence) < 5:
             continue
         o = sum(map(other_words.__contains__, sentence))
-        if not ascii_only:
+        if foreign:
             o += len(_FOREIGN_WORD.findall(text, start, end))
         if o >= 3 and o > 2 * sum(map(english_words.__contains__, sentence)):
             return ("unsupported_language", "a sentence of the draft is not in English, which is the only language "

@@ -69,14 +69,22 @@ def tokenize(text: str) -> list[tuple[str, int, int]]:
 
 
 def ascii_lower(text: str) -> str:
-    """`text` with ASCII letters lower-cased and every other character kept (same length, same offsets)."""
-    return text.lower() if text.isascii() else text.translate(_ASCII_LOWER)
+    """`text` lower-cased for reading words: ASCII letters folded, same length, same offsets, same words.
+
+    `str.lower` is used when it keeps the length and makes no letter outside ASCII an ASCII one (only "K",
+    the Kelvin sign, and "İ" would): the other letters it lowers are no part of any word either way.
+    """
+    if text.isascii():
+        return text.lower()
+    if "\u212a" in text or "\u0130" in text:
+        return text.translate(_ASCII_LOWER)
+    return text.lower()
 
 
 def stems_of(text: str) -> list[str]:
     """The stems of every word of `text`, in order (the fast path of `tokenize`, without offsets)."""
     cache = _STEMS
-    return [cache.get(word) or stem(word) for word in _TOKEN.findall(ascii_lower(text))]
+    return [cache.get(word) or stem(word) for word in _TOKEN.findall(text.translate(_ASCII_LOWER))]
 
 
 def stems_in(lowered: str, start: int, end: int) -> list[str]:

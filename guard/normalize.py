@@ -23,6 +23,7 @@ length of the text.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import functools
 import html
@@ -30,7 +31,7 @@ import json
 import re
 import unicodedata
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from importlib import resources
 
 _BLOCK_TAGS = frozenset(
@@ -47,6 +48,7 @@ _ENTITY = re.compile(r"""
     & (?: \#[0-9]{1,7} | \#[xX][0-9A-Fa-f]{1,6} | [A-Za-z][A-Za-z0-9]{1,31} ) ;?   # &#36; &#x24; &nbsp &dollar;
     """, re.VERBOSE)
 _NON_ASCII_RUN = re.compile(r"[^\x00-\x7f]+")
+_NON_ASCII_CHAR = re.compile(r"[^\x00-\x7f]")
 _NON_ASCII_LETTER = re.compile(r"[^\W\d_a-zA-Z]")
 _EMPHASIS = re.compile(r"""
     (?<!\*) (?P<star>\*{1,3}) (?=[^\s*]) (?P<sbody>[^\n]{1,500}?) (?<=[^\s*]) (?P=star) (?!\*)     # **bold**, *re*fund
@@ -158,10 +160,17 @@ class Normalized:
         """Lower-case words of `prose` whose original letters were not all ASCII ("rеfund" with a Cyrillic е)."""
         if not self.folded:
             return frozenset()
+        mapping = self.prose_map
+        words = [match.span() for match in _ASCII_WORD.finditer(self.prose)]
+        if mapping is None:
+            candidates: Iterable[int] = range(len(words))
+        else:  # only the words whose original span holds a character outside ASCII can be disguised
+            candidates = _words_over(words, mapping, (m.start() for m in _NON_ASCII_CHAR.finditer(self.original)))
         found = set()
-        for match in _ASCII_WORD.finditer(self.prose):
-            if not self.original_span(match.start(), match.end()).isascii():
-                found.add(match.group(0).lower())
+        for index in candidates:
+            start, end = words[index]
+            if not self.original_span(start, end).isascii():
+                found.add(self.prose[start:end].lower())
         return frozenset(found)
 
     def original_span(self, start: int, end: int, *, prose: bool = True) -> str:
@@ -174,6 +183,22 @@ class Normalized:
         first = mapping[min(start, len(mapping) - 1)]
         last = mapping[min(end, len(mapping)) - 1]
         return self.original[first:last + 1].strip() or self.original[first:last + 1]
+
+
+def _words_over(words: list[tuple[int, int]], mapping: array, offsets: Iterable[int]) -> list[int]:
+    """Indices of the `words` (spans of the normalised text) whose original span reaches one of `offsets`.
+
+    The offset map never decreases (every step rewrites left to right), so the words whose original span
+    `[mapping[start], mapping[end - 1]]` holds an offset are found by bisection.
+    """
+    lasts = [mapping[end - 1] for _, end in words]
+    chosen: set[int] = set()
+    for offset in offsets:
+        index = bisect.bisect_left(lasts, offset)
+        while index < len(words) and mapping[words[index][0]] <= offset:
+            chosen.add(index)
+            index += 1
+    return sorted(chosen)
 
 
 class _Builder:

@@ -133,10 +133,12 @@ def test_clause_split_on_lowered_text_equals_the_case_insensitive_split(text: st
 @given(prose_texts, st.integers(0, 200), st.integers(0, 200))
 def test_words_read_in_place_equal_the_words_of_the_slice(text: str, a: int, b: int) -> None:
     """`stems_in` on the whole lower-cased text equals `stems_of` on the slice, at every boundary."""
-    from sopilot.guard.lexicon import ascii_lower, count_words, stems_in, stems_of
+    from sopilot.guard.lexicon import _ASCII_LOWER, _TOKEN, ascii_lower, count_words, stems_in, stems_of
 
     start, end = sorted((min(a, len(text)), min(b, len(text))))
     words = ascii_lower(text)
+    assert len(words) == len(text)
+    assert _TOKEN.findall(words) == _TOKEN.findall(text.translate(_ASCII_LOWER))  # str.lower reads the same words
     assert stems_in(words, start, end) == stems_of(text[start:end])
     assert count_words(words, start, end) == len(stems_of(text[start:end]))
 
@@ -179,3 +181,23 @@ def test_normalize_fast_patterns_equal_their_references(text: str) -> None:
         assert _spans(anchored(pattern, text, starts)) == _spans(pattern.finditer(text)), pattern.pattern[:30]
     if normalize_module._SPACED_LETTERS.search(text) is not None:
         assert normalize_module._SPACED_HINT.search(text) is not None
+
+
+DISGUISE = ["refund", "r\u0435fund", "\u0440efund", "\u200b", "\u00ad", "\u00a0", "\u2122", "&#1077;", "&nbsp;",
+            "<b>", "</b>", "**", "cr3d1t", "r e f u n d", "re-\nfund", "\n", " ", ".", "\u0391", "\u03c1", "\u2019",
+            "\u20ac", "\u00e9", "\uff52\uff45", "ﬁ", "pass-word", "\u0131", "\u212a", "\u0130", "x", "\u0435\u200b"]
+disguise_texts = st.lists(st.sampled_from(DISGUISE), max_size=30).map("".join)
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(disguise_texts)
+def test_disguised_words_equal_a_word_by_word_reading(text: str) -> None:
+    """The bisection over the offset map finds exactly the words whose original letters were not all ASCII."""
+    norm = normalize_module.normalize(text, joins=lambda word: word in {"password", "refund"})
+    for mapping in (norm.plain_map, norm.prose_map):
+        if mapping is not None:
+            assert all(a <= b for a, b in zip(mapping, mapping[1:], strict=False))  # the map never decreases
+    if norm.folded:
+        expected = {m.group(0).lower() for m in re.finditer(r"[A-Za-z]+", norm.prose)
+                    if not norm.original_span(m.start(), m.end()).isascii()}
+        assert norm.disguised_words() == frozenset(expected)
