@@ -507,21 +507,20 @@ def _has(phrases: PhraseSet, stems: list[str], start: int = 0, end: int | None =
     return phrases.found(stems, start, len(stems) if end is None else end)
 
 
-def _negated(stems: list[str], lexicon: Lexicon, hit: _Hit | None = None) -> bool:
-    """A negation governs the commitment: before it, or between its term and the companion that completes it.
+def _negations(stems: list[str], lexicon: Lexicon) -> list[int]:
+    """Where a negation (not one of the idioms that commit, such as "won't have to pay") begins in the clause.
 
-    "No refund has been issued", "your refund has not been processed" are negated; in "we've credited a month
-    at no charge" or "your subscription ends today and won't renew" the negation comes after the commitment.
+    A commitment is negated when one of these stands before it, or between its term and the companion that
+    completes it, outside the term's own words: "No refund has been issued", "your refund has not been
+    processed" are negated; in "we've credited a month at no charge" or "your subscription ends today and
+    won't renew" the negation comes after the commitment.
     """
-    end = len(stems) if hit is None else hit.reach
-    for i in range(end):
-        if hit is not None and hit.start <= i < hit.end:
-            continue  # the term's own words ("at no charge", "won't have to pay")
-        if stems[i] in lexicon.negation.firsts and lexicon.negation.match_at(stems, i, len(stems)) >= 0:
-            if lexicon.negation_exceptions.match_at(stems, i, len(stems)) >= 0:
-                continue
-            return True
-    return False
+    negation = lexicon.negation
+    if negation.firsts.isdisjoint(stems):
+        return []
+    exceptions = lexicon.negation_exceptions
+    return [i for i in range(len(stems)) if stems[i] in negation.firsts and negation.match_at(stems, i, len(stems)) >= 0
+            and exceptions.match_at(stems, i, len(stems)) < 0]
 
 
 def _asserted(clause: _Clause, leads: list[_Clause], lexicon: Lexicon) -> bool:
@@ -530,20 +529,24 @@ def _asserted(clause: _Clause, leads: list[_Clause], lexicon: Lexicon) -> bool:
     e = len(stems)
     if clause.question:
         return False
-    offer = _has(lexicon.offer, stems)
-    idioms: set[int] = set()  # "you won't have to pay" commits, although its words negate and hedge
-    for i in range(e):
-        if stems[i] in lexicon.negation_exceptions.firsts:
-            stop = lexicon.negation_exceptions.match_at(stems, i, e)
-            if stop > 0:
-                idioms.update(range(i, stop))
-    for i in range(e):
-        if i in idioms:
-            continue
-        if stems[i] in lexicon.hedge.firsts and lexicon.hedge.match_at(stems, i, e) >= 0:
-            if offer and stems[i] in ("would", "like"):
+    hedge = lexicon.hedge
+    if not hedge.firsts.isdisjoint(stems):
+        offer = _has(lexicon.offer, stems)
+        idioms: set[int] = set()  # "you won't have to pay" commits, although its words negate and hedge
+        exceptions = lexicon.negation_exceptions
+        if not exceptions.firsts.isdisjoint(stems):
+            for i in range(e):
+                if stems[i] in exceptions.firsts:
+                    stop = exceptions.match_at(stems, i, e)
+                    if stop > 0:
+                        idioms.update(range(i, stop))
+        for i in range(e):
+            if i in idioms:
                 continue
-            return False
+            if stems[i] in hedge.firsts and hedge.match_at(stems, i, e) >= 0:
+                if offer and stems[i] in ("would", "like"):
+                    continue
+                return False
     spans = [c.stems for c in leads] + [stems]
     for part in spans:
         if _has(lexicon.condition, part) and not _has(lexicon.offer_condition, part):
@@ -596,7 +599,9 @@ def _commitments(stems: list[str], lexicon: Lexicon) -> list[_Hit]:
     for i in [i for i, word in enumerate(stems) if word in terms]:
         if i in masked:
             continue
-        for term, frame in index[stems[i]]:
+        for term, frame, second in index[stems[i]]:
+            if second is not None and (i + 1 >= end or stems[i + 1] != second):
+                continue  # a phrase whose second word is not the next one ("is" of "is gone")
             if len(term) == 1:
                 stop = i + 1
             else:
@@ -979,7 +984,12 @@ def check(reply: str, decision: Decision, *, lexicon: Lexicon | None = None) -> 
         for clause in clauses:
             if leads and leads[-1].sentence != clause.sentence:
                 leads = []
-            hits = [hit for hit in _commitments(clause.stems, lexicon) if not _negated(clause.stems, lexicon, hit)]
+            hits = _commitments(clause.stems, lexicon)
+            if hits:
+                negations = _negations(clause.stems, lexicon)
+                if negations:
+                    hits = [hit for hit in hits if not any(i < hit.reach and not hit.start <= i < hit.end
+                                                           for i in negations)]
             if (not hits and earlier and decision.grant.money_kinds and ("$" in clause.stems or "cent" in clause.stems)
                     and any(word in _ADDITIVE or word in ("plus", "total") for word in clause.stems)
                     and _asserted(clause, leads, lexicon)):  # "..., plus another $10 for the trouble"

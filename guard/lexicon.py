@@ -92,8 +92,12 @@ def stems_in(lowered: str, start: int, end: int) -> list[str]:
 
     The same words: no token pattern looks behind its start, and `endpos` reads as the end of the text.
     """
-    cache = _STEMS
-    return [cache.get(word) or stem(word) for word in _TOKEN.findall(lowered, start, end)]
+    words = _TOKEN.findall(lowered, start, end)
+    try:
+        return list(map(_STEMS.__getitem__, words))  # every word seen before: one C-level pass
+    except KeyError:
+        cache = _STEMS
+        return [cache.get(word) or stem(word) for word in words]
 
 
 def count_words(lowered: str, start: int, end: int) -> int:
@@ -228,10 +232,23 @@ class PhraseSet:
     def found(self, stems: list[str], start: int, end: int) -> bool:
         """Whether any phrase occurs in `stems[start:end]`."""
         firsts = self.firsts
-        return any(self.match_at(stems, i, end) >= 0 for i in range(start, end) if stems[i] in firsts)
+        if firsts.isdisjoint(stems if start == 0 and end == len(stems) else stems[start:end]):
+            return False  # the common case, decided in one set operation
+        match_at = self.match_at
+        for i in range(start, end):
+            if stems[i] in firsts and match_at(stems, i, end) >= 0:
+                return True
+        return False
 
 
 def _match(candidate: Phrase, stems: list[str], i: int, end: int) -> int:
+    """One past the last word of `candidate` matched at `stems[i]` (before `end`), or -1."""
+    n = len(candidate)
+    if n == 1:
+        return i + 1 if i < end and stems[i] == candidate[0] else -1
+    if GAP not in candidate:  # a plain phrase: one slice comparison
+        stop = i + n
+        return stop if stop <= end and tuple(stems[i:stop]) == candidate else -1
     j = i
     k = 0
     while k < len(candidate):
@@ -277,7 +294,8 @@ class Lexicon:
     neutral: PhraseSet
     """Idioms that neutralise their words ("get back to you" carries no money back)."""
     frames: tuple[Frame, ...]
-    term_index: Mapping[str, tuple[tuple[Phrase, Frame], ...]]
+    term_index: Mapping[str, tuple[tuple[Phrase, Frame, str | None], ...]]
+    """Frames by the first stem of a term: (term, frame, the term's second stem when it must follow at once)."""
     term_words: frozenset[str] = frozenset()
     """The keys of `term_index`, as a set: a clause with none of them commits to nothing."""
     commitment_kinds: Mapping[str, str]
@@ -359,10 +377,11 @@ def load_lexicon(path: str | Path = LEXICON_FILE) -> Lexicon:
                 not_after=after, not_before=before, window=f.window, after_index=_by(after, 0),
                 before_index=_by(before, -1), companion_index=_by(with_, 0),
                 companion_words=frozenset(p[0] for p in with_ or ())))
-    term_index: dict[str, list[tuple[Phrase, Frame]]] = {}
+    term_index: dict[str, list[tuple[Phrase, Frame, str | None]]] = {}
     for frame in frames:
         for term in frame.terms:
-            term_index.setdefault(term[0], []).append((term, frame))
+            second = term[1] if len(term) > 1 and term[1] != GAP else None
+            term_index.setdefault(term[0], []).append((term, frame, second))
     cues, limits = model.cues, model.limits
     vocabulary = frozenset(word for frame in frames for p in (*frame.terms, *(frame.companions or ()))
                            for word in p if word != GAP and len(word) >= 4 and word.isalpha())

@@ -201,3 +201,43 @@ def test_disguised_words_equal_a_word_by_word_reading(text: str) -> None:
         expected = {m.group(0).lower() for m in re.finditer(r"[A-Za-z]+", norm.prose)
                     if not norm.original_span(m.start(), m.end()).isascii()}
         assert norm.disguised_words() == frozenset(expected)
+
+
+def _reference_match(candidate: tuple[str, ...], stems: list[str], i: int, end: int) -> int:
+    """The phrase match as one loop over the phrase's words (the form the fast path replaces)."""
+    from sopilot.guard.lexicon import GAP, GAP_WORDS
+
+    j, k = i, 0
+    while k < len(candidate):
+        word = candidate[k]
+        if word == GAP:
+            for skip in range(GAP_WORDS + 1):
+                if j + skip < end and stems[j + skip] == candidate[k + 1]:
+                    j += skip
+                    break
+            else:
+                return -1
+            k += 1
+            continue
+        if j >= end or stems[j] != word:
+            return -1
+        j, k = j + 1, k + 1
+    return j
+
+
+VOCABULARY = ["we", "have", "refund", "back", "pay", "you", "is", "be", "..."]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(VOCABULARY[:-1]), max_size=12),
+       st.lists(st.sampled_from(VOCABULARY), min_size=1, max_size=4).filter(lambda p: p[0] != "..." and p[-1] != "..."),
+       st.integers(0, 12), st.integers(0, 12))
+def test_phrase_match_equals_the_word_loop(stems: list[str], phrase: list[str], i: int, end: int) -> None:
+    """Plain phrases compared as one slice match exactly where the word-by-word loop matches."""
+    from sopilot.guard.lexicon import _match
+
+    end = min(end, len(stems))
+    if i >= len(stems):
+        return
+    candidate = tuple(word for n, word in enumerate(phrase) if not (word == "..." and phrase[n - 1] == "..."))
+    assert _match(candidate, stems, i, end) == _reference_match(candidate, stems, i, end)
