@@ -244,7 +244,7 @@ _CASE_EQUIVALENTS = str.maketrans({"\u0131": "i", "\u017f": "s"})
 """The letters outside ASCII that a case-insensitive pattern matches to an ASCII letter although `str.lower`
 keeps them ("ı" matches "i", "ſ" matches "s"; "K" lowers to "k" and "İ" changes the length). A test holds this
 table to the regular-expression engine."""
-_RUN = re.compile(r"\S+")
+_RUN = re.compile(r"\S*")
 
 
 def _lowered(text: str) -> str:
@@ -286,27 +286,16 @@ def _scan(rule: _LeakRule, text: str, lowered: str | None):
                     position = match.end()
                     yield match
         return
-    ats = _occurrences(lowered, rule.triggers)
-    if not ats:
-        return
-    runs = _RUN.finditer(text, max(0, _run_start(text, ats[0])))
-    index = 0
-    for run in runs:
-        lo, hi = run.span()
-        while index < len(ats) and ats[index] < lo:
-            index += 1
-        if index == len(ats):
-            return
-        if ats[index] < hi:
-            yield from rule.pattern.finditer(text, lo, hi)
-
-
-def _run_start(text: str, at: int) -> int:
-    """Start of the run without white space around offset `at` (so a scan of runs can begin there)."""
-    start = at
-    while start > 0 and not text[start - 1].isspace():
-        start -= 1
-    return start
+    end = 0  # the end of the last run read: runs never overlap, so each is read once
+    for at in _occurrences(lowered, rule.triggers):
+        if at < end:
+            continue
+        start = at
+        while start > end and not text[start - 1].isspace():
+            start -= 1
+        run = _RUN.match(text, at)  # "\S*" always matches
+        end = max(run.end() if run else at, at + 1)
+        yield from rule.pattern.finditer(text, start, end)
 
 
 def _leaks(norm: Normalized) -> list[tuple[Code, str, str]]:
@@ -355,10 +344,13 @@ def _leaks(norm: Normalized) -> list[tuple[Code, str, str]]:
 
 _WORD = re.compile(r"[^\W\d_]+")
 _ASCII_WORD = re.compile(r"[a-z]+")
-_NOT_LETTER = re.compile(r"[\W\d_]+")
 _FOREIGN_LETTER = re.compile(r"[^\W\d_a-zA-Z]")
-_FOREIGN_WORD = re.compile(r"[^\W\d_]*[^\W\d_a-zA-Z][^\W\d_]*")
 _SENTENCE_END = re.compile(r"[.!?]+(?=\s|$)|\n\s*\n")
+
+
+def _foreign_words(words: list[str]) -> int:
+    """How many of the letter runs hold a letter outside ASCII (a word written in another script)."""
+    return sum(1 for word in words if not word.isascii())
 
 
 def _language(norm: Normalized, lexicon: Lexicon) -> tuple[Code, str, str] | None:
@@ -369,13 +361,12 @@ def _language(norm: Normalized, lexicon: Lexicon) -> tuple[Code, str, str] | Non
     often paste; no language model is loaded.
     """
     text = norm.prose.lower()
-    foreign = 0 if text.isascii() else len(_FOREIGN_LETTER.findall(text))
-    if foreign >= 4:
-        letters = len(_NOT_LETTER.sub("", text))
-        if foreign >= 0.3 * letters:
-            return ("unsupported_language", "the draft is written in a script the guard cannot check (it reads "
-                    "English only); a reply it cannot read is never passed", norm.original[:160])
-    words = (_ASCII_WORD if text.isascii() else _WORD).findall(text)
+    ascii_only = text.isascii()
+    foreign = 0 if ascii_only else len(_FOREIGN_LETTER.findall(text))
+    words = (_ASCII_WORD if ascii_only else _WORD).findall(text)  # runs of letters
+    if foreign >= 4 and foreign >= 0.3 * sum(map(len, words)):
+        return ("unsupported_language", "the draft is written in a script the guard cannot check (it reads "
+                "English only); a reply it cannot read is never passed", norm.original[:160])
     n = len(words)
     if not n:
         return None
@@ -384,13 +375,12 @@ def _language(norm: Normalized, lexicon: Lexicon) -> tuple[Code, str, str] | Non
     if n >= 4 and english / n < 0.12:  # terse English ("Refund initiated: USD 42.50 ✅") is read by its vocabulary
         english += sum(1 for word in words if word not in lexicon.other_languages
                        and (word in lexicon.vocabulary or stem(word) in lexicon.vocabulary))
-    script = 0 if not foreign else len(_FOREIGN_WORD.findall(text))  # a word of another script needs its letters
+    script = 0 if not foreign else _foreign_words(words)  # a word of another script needs its letters
     if n >= 4 and (english / n < 0.12 or (other + script > english and (other + script) / n >= 0.2)):
         return ("unsupported_language", "the draft is not in English, which is the only language the guard can "
                 "check; a reply it cannot read is never passed", norm.original[:160])
     if other + script < 3:
         return None
-    ascii_only = text.isascii()
     finder = _ASCII_WORD if ascii_only else _WORD
     english_words, other_words = lexicon.english, lexicon.other_languages
     position = 0
@@ -401,7 +391,7 @@ def _language(norm: Normalized, lexicon: Lexicon) -> tuple[Code, str, str] | Non
             continue
         o = sum(map(other_words.__contains__, sentence))
         if foreign:
-            o += len(_FOREIGN_WORD.findall(text, start, end))
+            o += _foreign_words(sentence)
         if o >= 3 and o > 2 * sum(map(english_words.__contains__, sentence)):
             return ("unsupported_language", "a sentence of the draft is not in English, which is the only language "
                     "the guard can check", norm.original_span(start, end).strip()[:200])

@@ -241,3 +241,18 @@ def test_phrase_match_equals_the_word_loop(stems: list[str], phrase: list[str], 
         return
     candidate = tuple(word for n, word in enumerate(phrase) if not (word == "..." and phrase[n - 1] == "..."))
     assert _match(candidate, stems, i, end) == _reference_match(candidate, stems, i, end)
+
+
+SCRIPTS = ["the", "refund", "we", "é", "Ω", "привет", "возврат", "日本", "el", "reembolso", "de", "la", " ", ". ",
+           "! ", "\n\n", "3", "_", "-", "x", "Ж", "ß", "İ"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(SCRIPTS), max_size=40).map("".join))
+def test_foreign_words_counted_from_letter_runs_equal_the_pattern(text: str) -> None:
+    """Counting letter runs with a letter outside ASCII equals counting matches of the foreign-word pattern."""
+    lowered = text.lower()
+    reference = re.compile(r"[^\W\d_]*[^\W\d_a-zA-Z][^\W\d_]*")
+    words = check_module._WORD.findall(lowered)
+    assert check_module._foreign_words(words) == len(reference.findall(lowered))
+    assert sum(map(len, words)) == len(re.sub(r"[\W\d_]+", "", lowered))
