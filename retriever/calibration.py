@@ -7,6 +7,8 @@ similarity of any SOP, its BM25 score (log), its fused score and its margin over
 its distance from the top, whether the dense and lexical rankings agree on it, and whether the
 ticket was read in English (the encoders are English; a ticket in another language scores lower
 even when an SOP covers it), and the share of the ticket's words the knowledge base and the SOP use.
+Where the learned ranker orders the SOPs (`retriever.rank`), its score and its margin over the
+next SOP are weighed too (`RANK_SIGNALS`).
 
 The coefficients are data (`calibration.json` beside this module), one entry per encoder, because
 similarities of different encoders live on different scales; an encoder without an entry gets no
@@ -29,6 +31,9 @@ from sopilot.core.errors import ConfigError
 DEFAULT_FILE = Path(__file__).with_name("calibration.json")
 FEATURES: tuple[str, ...] = ("dense", "dense_top", "lexical_log", "fused", "margin", "gap_to_top", "dense_first",
                              "lexical_first", "agree", "english", "coverage", "sop_coverage")
+RANK_SIGNALS: tuple[str, ...] = ("rank_score", "rank_margin")
+"""The learned ranker's score of the SOP and its margin over the next (`retriever.rank`); a calibration
+fitted where a ranker exists weighs them after `FEATURES`."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -37,30 +42,46 @@ class Signals:
 
     rows: tuple[tuple[float, ...], ...]
     """One row per rank (best first), in the order of `FEATURES`."""
+    ranked: tuple[tuple[float, ...], ...] = ()
+    """One row per rank of `RANK_SIGNALS`."""
 
     @classmethod
     def of(cls, *, order: Sequence[str], fused: Mapping[str, float], dense: Mapping[str, float],
            lexical: Mapping[str, float], total_weight: float, english: bool, coverage: float = 0.0,
-           sop_coverage: Mapping[str, float] | None = None, depth: int = 10) -> Signals:
-        """Features of the first `depth` SOPs of a fused ranking.
+           sop_coverage: Mapping[str, float] | None = None, rank_scores: Mapping[str, float] | None = None,
+           depth: int = 10) -> Signals:
+        """Features of the first `depth` SOPs of a ranking (the fusion's, or the learned ranker's).
 
         `coverage` is the share of the query's words the knowledge base uses at all, `sop_coverage`
         the share each SOP uses: a ticket about the weather shares almost no words with any SOP.
+        `rank_scores` are the learned ranker's scores of the SOPs it re-ordered; without a ranker
+        the fused score stands in, so `rank_score` and `rank_margin` are those of the ranking used.
         """
         sop_coverage = sop_coverage or {}
         total = total_weight or 1.0
         dense_first = max(dense, key=lambda s: (dense[s], s)) if dense else None
         lexical_first = max(lexical, key=lambda s: (lexical[s], s)) if lexical else None
         top = fused[order[0]] if order else 0.0
-        rows = []
+        if rank_scores:
+            floor = min(rank_scores.values())
+            ranked = [rank_scores.get(s, floor) for s in order[:depth + 1]]
+        else:
+            ranked = [fused[s] / total for s in order[:depth + 1]]
+        rows, rank_rows = [], []
         for rank, sop in enumerate(order[:depth]):
             following = fused[order[rank + 1]] if rank + 1 < len(order) else 0.0
+            after = ranked[rank + 1] if rank + 1 < len(ranked) else ranked[rank]
             rows.append((dense.get(sop, 0.0), max(dense.values(), default=0.0), math.log1p(lexical.get(sop, 0.0)),
                          fused[sop] / total, (fused[sop] - following) / total, (top - fused[sop]) / total,
                          float(sop == dense_first), float(sop == lexical_first),
                          float(sop == dense_first and sop == lexical_first), float(english), coverage,
                          sop_coverage.get(sop, 0.0)))
-        return cls(rows=tuple(rows))
+            rank_rows.append((ranked[rank], ranked[rank] - after))
+        return cls(rows=tuple(rows), ranked=tuple(rank_rows))
+
+    def row(self, rank: int) -> tuple[float, ...]:
+        """`FEATURES` then `RANK_SIGNALS` of the SOP at `rank` (0 = best)."""
+        return self.rows[rank] + (self.ranked[rank] if rank < len(self.ranked) else (0.0,) * len(RANK_SIGNALS))
 
 
 class _Entry(BaseModel):
@@ -79,10 +100,11 @@ class _Entry(BaseModel):
 
     @model_validator(mode="after")
     def _shapes(self) -> _Entry:
-        if self.features != list(FEATURES):
-            raise ValueError(f"features must be {list(FEATURES)}, not {self.features}")
-        if not len(self.mean) == len(self.scale) == len(self.coef) == len(FEATURES):
-            raise ValueError(f"mean, scale and coef must each hold {len(FEATURES)} numbers")
+        if self.features not in (list(FEATURES), list(FEATURES + RANK_SIGNALS)):
+            raise ValueError(f"features must be {list(FEATURES)}, optionally followed by {list(RANK_SIGNALS)}, "
+                             f"not {self.features}")
+        if not len(self.mean) == len(self.scale) == len(self.coef) == len(self.features):
+            raise ValueError(f"mean, scale and coef must each hold {len(self.features)} numbers")
         if any(s <= 0 for s in self.scale):
             raise ValueError("every scale must be greater than 0")
         return self
@@ -106,22 +128,24 @@ class Calibration:
     oof_auc: float
     suggested_threshold: float
     calibrated: bool = True
+    features: tuple[str, ...] = FEATURES
+    """The signals the coefficients weigh: `FEATURES`, and `RANK_SIGNALS` when fitted on a learned ranker."""
 
     def probability(self, row: Sequence[float]) -> float:
-        """P(match) for one row of features."""
-        z = self.intercept + sum(c * (x - m) / s for c, x, m, s in zip(self.coef, row, self.mean, self.scale,
-                                                                       strict=True))
+        """P(match) for one row of `FEATURES` (followed by `RANK_SIGNALS` when the calibration weighs them)."""
+        z = self.intercept + sum(c * (x - m) / s for c, x, m, s in zip(self.coef, row[:len(self.coef)], self.mean,
+                                                                       self.scale, strict=True))
         return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z))))
 
     def probabilities(self, signals: Signals, k: int) -> list[float]:
         """P(match) of the SOPs at the first `k` ranks."""
         if not self.calibrated:
             return [max(0.0, min(1.0, row[0])) for row in signals.rows[:k]]
-        return [self.probability(row) for row in signals.rows[:k]]
+        return [self.probability(signals.row(rank)) for rank in range(min(k, len(signals.rows)))]
 
 
 UNCALIBRATED = Calibration(model="", mean=(), scale=(), coef=(), intercept=0.0, oof_auc=0.0,
-                           suggested_threshold=0.5, calibrated=False)
+                           suggested_threshold=0.5, calibrated=False, features=())
 
 
 @functools.lru_cache(maxsize=8)
@@ -149,4 +173,4 @@ def load_calibration(model: str, path: Path | str | None = None) -> Calibration:
         return UNCALIBRATED
     return Calibration(model=model, mean=tuple(entry.mean), scale=tuple(entry.scale), coef=tuple(entry.coef),
                        intercept=entry.intercept, oof_auc=entry.oof_auc,
-                       suggested_threshold=entry.suggested_threshold)
+                       suggested_threshold=entry.suggested_threshold, features=tuple(entry.features))

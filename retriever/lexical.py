@@ -27,7 +27,10 @@ class Lexical:
 
     def coverage(self, query: str, index: int | None = None) -> float:
         """Share of the query's words found in the indexed texts (or in text `index` alone)."""
-        tokens = self.tokens(query)
+        return self.coverage_of(self.tokens(query), index)
+
+    def coverage_of(self, tokens: list[str], index: int | None = None) -> float:
+        """`coverage` of a query already tokenised (a long ticket is tokenised once for every SOP)."""
         if not tokens:
             return 0.0
         pool = self._all if index is None else self._sets[index]
