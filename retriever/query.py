@@ -74,8 +74,17 @@ def _distance(a: str, b: str, limit: int) -> int:
 class QueryNormalizer:
     """Corrects, expands and rewrites queries using the indexed vocabulary."""
 
-    def __init__(self, texts: Iterable[str]) -> None:
+    def __init__(self, texts: Iterable[str], known_words: Iterable[str] = ()) -> None:
+        """A normaliser for the knowledge base whose chunks are `texts`.
+
+        Args:
+            texts: the indexed chunks, whose words are the vocabulary queries are corrected to.
+            known_words: words of the language that are never typos even when the documents lack them
+                (e.g. the whole words of the encoder's tokenizer): one edit from a document word,
+                "contractor", "stuck" or "paused" would otherwise become "contract", "stock", "passed".
+        """
         texts = list(texts)
+        self.known_words = frozenset(w.lower() for w in known_words)
         self.counts: dict[str, int] = {}
         for text in texts:
             for word in _WORD.findall(text.lower()):
@@ -95,7 +104,8 @@ class QueryNormalizer:
         well under a millisecond per unknown word.
         """
         lower = word.lower()
-        if len(lower) < 5 or lower in self.counts or lower in self.abbreviations or not lower.isalpha():
+        if len(lower) < 5 or lower in self.counts or lower in self.abbreviations or not lower.isalpha() \
+                or lower in self.known_words:
             return word
         if lower not in self._corrections:
             limit = 2 if len(lower) >= 8 else 1

@@ -8,6 +8,7 @@ import re
 import pytest
 from sopilot.retriever.calibration import FEATURES, Signals, load_calibration
 from sopilot.retriever.language import detect_language
+from sopilot.retriever.query import QueryNormalizer
 from sopilot.retriever.ticket import read_ticket, split_pieces, trim_message
 
 from sopilot.cli import main
@@ -77,6 +78,14 @@ def test_an_agent_asking_a_lead_is_read_as_the_agent():
     assert read.read_as == "the system auto-denied this request, can I overrule it myself?\nstill Tier 1, 4 months in"
     customer = read_ticket("Customer: my order never came\nAgent: Sorry, let me check\nSupervisor: I can help too")
     assert customer.read_as == "my order never came"
+
+
+def test_a_known_word_is_not_corrected_to_a_neighbour_of_the_documents():
+    texts = ["Revoke the contract of the account.", "Check the stock and issue a refund."]
+    plain, knowing = QueryNormalizer(texts), QueryNormalizer(texts, known_words=["contractor", "stuck"])
+    assert plain.correct("contractor") == "contract" and plain.correct("stuck") == "stock"
+    assert knowing.correct("contractor") == "contractor" and knowing.correct("stuck") == "stuck"
+    assert knowing.correct("refnd") == "refund"
 
 
 @pytest.mark.parametrize(("text", "form"), [
