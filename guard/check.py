@@ -25,9 +25,9 @@ from __future__ import annotations
 import dataclasses
 import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from decimal import Decimal, InvalidOperation
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from sopilot.guard.decide import NO_ALLOWANCE, Decision
 from sopilot.guard.grant import NO_GRANT, Grant
@@ -547,8 +547,9 @@ def _asserted(clause: _Clause, leads: list[_Clause], lexicon: Lexicon) -> bool:
 
 # ---- commitments -------------------------------------------------------------------------------------
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Hit:
+class _Hit(NamedTuple):
+    """A frame the clause satisfies, and where (a tuple: thousands are made per second)."""
+
     frame: Frame
     start: int
     end: int
@@ -571,26 +572,28 @@ def _preceded_by(index: Mapping[str, tuple[tuple[str, ...], ...]], stems: list[s
 def _commitments(stems: list[str], lexicon: Lexicon) -> list[_Hit]:
     """Every frame of the lexicon that the clause's words satisfy."""
     present = set(stems)
-    if present.isdisjoint(lexicon.term_words):  # the fast path: no word can start a commitment
+    terms = lexicon.term_words
+    if present.isdisjoint(terms):  # the fast path: no word can start a commitment
         return []
     end = len(stems)
     index = lexicon.term_index
     neutral = lexicon.neutral
-    masked: set[int] = set()
+    masked: Collection[int] = ()
     if not present.isdisjoint(neutral.firsts):
+        spans: set[int] = set()
         for i in range(end):
             if stems[i] in neutral.firsts:
                 stop = neutral.match_at(stems, i, end)
                 if stop > 0:
-                    masked.update(range(i, stop))
+                    spans.update(range(i, stop))
+        masked = spans
     hits: list[_Hit] = []
-    positions: dict[str, list[int]] | None = None  # where each word stands, built on the first companion search
-    terms = lexicon.term_words
-    for i in [i for i, word in enumerate(stems) if word in terms]:
-        if i in masked:
+    for i, word in enumerate(stems):
+        if word not in terms or i in masked:
             continue
-        for term, frame, second in index[stems[i]]:
-            if second is not None and (i + 1 >= end or stems[i + 1] != second):
+        following = stems[i + 1] if i + 1 < end else None
+        for term, frame, second in index[word]:
+            if second is not None and following != second:
                 continue  # a phrase whose second word is not the next one ("is" of "is gone")
             if len(term) == 1:
                 stop = i + 1
@@ -598,33 +601,30 @@ def _commitments(stems: list[str], lexicon: Lexicon) -> list[_Hit]:
                 stop = _match(term, stems, i, end)
                 if stop < 0:
                     continue
-            if frame.after_index and stop < end and stems[stop] in frame.after_index \
-                    and _followed_by(frame.after_index, stems, stop):
+            after = frame.after_index
+            if stop < end and stems[stop] in after and _followed_by(after, stems, stop):
                 continue
-            if frame.before_index and i > 0 and stems[i - 1] in frame.before_index \
-                    and _preceded_by(frame.before_index, stems, i):
+            before = frame.before_index
+            if i > 0 and stems[i - 1] in before and _preceded_by(before, stems, i):
                 continue
             reach = stop
             if frame.companions is not None:
-                near = present.intersection(frame.companion_words)
-                if not near:
+                words = frame.companion_words
+                if present.isdisjoint(words):
                     continue
-                if positions is None:
-                    positions = {}
-                    for j, word in enumerate(stems):
-                        positions.setdefault(word, []).append(j)
                 companions = frame.companion_index
                 lo, hi = max(0, i - frame.window), min(end, stop + frame.window)
                 last = -1
-                for word in near:
-                    for j in positions[word]:
-                        if lo <= j < hi and (j < i or j >= stop) and j > last and j not in masked and any(
-                                len(c) == 1 or _match(c, stems, j, hi) >= 0 for c in companions[word]):
-                            last = j
+                for j in range(hi - 1, lo - 1, -1):  # the furthest companion in the window sets the reach
+                    near = stems[j]
+                    if near in words and (j < i or j >= stop) and j not in masked and any(
+                            len(c) == 1 or _match(c, stems, j, hi) >= 0 for c in companions[near]):
+                        last = j
+                        break
                 if last < 0:
                     continue
                 reach = max(reach, last + 1)
-            hits.append(_Hit(frame=frame, start=i, end=stop, reach=reach))
+            hits.append(_Hit(frame, i, stop, reach))
     return hits
 
 

@@ -116,9 +116,14 @@ def _invisible_table() -> dict[int, None]:
 
 _ASCII_WORD = re.compile(r"[A-Za-z]+")
 _ASCII_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_INVISIBLE = _invisible_table()
-_INVISIBLE_RE = re.compile("[" + "".join(re.escape(chr(c)) for c in sorted(_INVISIBLE) if c < 0x10000)
-                           + "\U000e0000-\U000e007f\U000e0100-\U000e01ef\U0001bca0-\U0001bca3\U0001d173-\U0001d17a]")
+
+
+@functools.lru_cache(maxsize=1)
+def _invisible() -> re.Pattern[str]:
+    """Every invisible or control character (built on the first text that needs it: ~10 ms of start-up)."""
+    table = _invisible_table()
+    return re.compile("[" + "".join(re.escape(chr(c)) for c in sorted(table) if c < 0x10000)
+                      + "\U000e0000-\U000e007f\U000e0100-\U000e01ef\U0001bca0-\U0001bca3\U0001d173-\U0001d17a]")
 
 
 @functools.lru_cache(maxsize=1)
@@ -381,13 +386,13 @@ def normalize(text: str, *, joins: Callable[[str], bool] | None = None) -> Norma
     if current.isascii():
         current, mapping = _substitute(current, mapping, _ASCII_CONTROL, lambda m: "")
     else:
-        current, mapping = _substitute(current, mapping, _INVISIBLE_RE, lambda m: "")
+        current, mapping = _substitute(current, mapping, _invisible(), lambda m: "")
     if "<" in current:
         current, mapping = _substitute(current, mapping, _STRUCK_HTML, lambda m: "")
         current, mapping = _substitute(current, mapping, _TAG, _tag)
     if "&" in current:
         current, mapping = _substitute(current, mapping, _ENTITY, _entity)
-        current, mapping = _substitute(current, mapping, _INVISIBLE_RE, lambda m: "")  # "&#8203;" was invisible
+        current, mapping = _substitute(current, mapping, _invisible(), lambda m: "")  # "&#8203;" was invisible
     if not current.isascii():
         folded = _NON_ASCII_LETTER.search(current) is not None
         current, mapping = _substitute(current, mapping, _NON_ASCII_RUN, _fold_run)
