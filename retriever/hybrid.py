@@ -328,7 +328,7 @@ class Retriever:
             fused = normalized_sum(runs, weights=weights)
         order = ranking(fused)
         learned = self.ranker is not None and self.config.learned
-        depth = max(self.ranker.depth if learned and self.ranker else 0, 10)
+        depth = self.ranker.depth if learned and self.ranker else 0
         tokens = self.lexical.tokens(normalized)
         evidence = Evidence(
             pieces=pieces, dense=runs.get("dense", {}), lexical=lexical_run,
