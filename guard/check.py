@@ -906,6 +906,78 @@ def _clause_violations(clause: _Clause, sentence: tuple[str, list[str]], hits: l
     return found
 
 
+_MONEY_FRAMES = frozenset({"refund", "credit", "waiver"})
+_CURRENCY_WORDS = frozenset({"$", "€", "£", "¥", "₹", "usd", "eur", "gbp", "cad", "aud", "chf", "jpy", "inr", "dollar",
+                             "euro", "pound", "buck", "cent", "¢"})
+"""Stems without which a clause names no amount (digits alone are no money)."""
+_WORD_BEFORE = re.compile(r"([A-Za-z]+|\d+)[\s(]*$")
+_OF_BEFORE = re.compile(r"([A-Za-z]+)\s+of\s*$")
+_WORD_AFTER = re.compile(r"[ \t]*([A-Za-z]+)")
+
+
+def _promise_form(stems: list[str], lexicon: Lexicon) -> bool:
+    """Whether the clause has the grammatical form of a promise, whatever its verb.
+
+    A subject followed within two words by a future or perfect auxiliary ("we'll", "you will", "I have"), an
+    opening imperative ("expect $40 in your account"), or a word of possession ("the $40 is yours").
+    """
+    if not stems:
+        return False
+    if stems[0] in lexicon.promise_openers:
+        return True
+    owned = lexicon.promise_owned
+    if not owned.firsts.isdisjoint(stems):
+        for k in range(len(stems)):
+            stop = owned.match_at(stems, k, len(stems)) if stems[k] in owned.firsts else -1
+            if stop > 0 and (stop == len(stems) or stems[stop] in lexicon.english):
+                return True
+    subjects, markers = lexicon.promise_subjects, lexicon.promise_markers
+    return any(word in subjects and not markers.isdisjoint(stems[k + 1:k + 3]) for k, word in enumerate(stems))
+
+
+def _bound_amounts(text: str, lexicon: Lexicon) -> list[Money]:
+    """The amounts of a clause bound to the customer.
+
+    Not the bill's own ("your $420 invoice", "charged $59": the context `_granted_amounts` reads), not
+    attributive ("the $89 charge", "2 $30 charges": a determiner or a count before, a content word after), and
+    not the amount of a known fact ("your payment of $89").
+    """
+    readable = _digits(text)
+    if "cent" in readable.lower() or "¢" in readable:
+        readable = _CENTS.sub(lambda m: f"${Decimal(m['n']) / 100:.2f}", readable)
+    kept = []
+    for money, start, end in iter_amounts(readable):
+        if not _GRANTED_AFTER.search(readable[end:end + 40]) and (
+                _CONTEXT_BEFORE.search(readable[max(0, start - 30):start])
+                or _CONTEXT_AFTER.search(readable[end:end + 40])):
+            continue  # the same reading as `_granted_amounts`
+        before = _WORD_BEFORE.search(readable, max(0, start - 24), start)
+        after = _WORD_AFTER.match(readable, end)
+        word = "" if before is None else before.group(1).lower()
+        if word and (word.isdigit() or stem(word) in lexicon.determiners) and after is not None \
+                and after.group(1).lower() not in lexicon.english:
+            continue  # "the $89 charge", "2 $30 charges": the amount describes a thing
+        complement = _OF_BEFORE.search(readable, max(0, start - 30), start)
+        if complement is not None and _has(lexicon.fact_bases, [stem(complement.group(1).lower())]):
+            continue  # "your payment of $89": the amount of a known fact
+        kept.append(money)
+    return kept
+
+
+def _bound_money(text: str, clause: _Clause, decision: Decision, lexicon: Lexicon, earlier: list[Decimal],
+                 evidence: str) -> list[tuple[Code, str, str]]:
+    """Default-deny for money: an amount bound to the customer in a promise is held to the grant like a refund."""
+    amounts = _bound_amounts(text, lexicon)
+    if not amounts:
+        return []
+    grant = decision.grant
+    if not grant.money_kinds & {"refund", "credit"}:
+        return [("unauthorized_refund", f"the reply commits {amounts[0]} to the customer, which the decision "
+                 f"({_describe(decision)}) does not grant", evidence)]
+    return [("unauthorized_refund", problem, evidence)
+            for problem in _money_limits(text, clause.stems, grant, lexicon, decision, earlier)]
+
+
 def _undisguise(stems: list[str], disguised: frozenset[str], lexicon: Lexicon) -> list[str]:
     """Words that held letters of another script are read as the lexicon word one letter away, if any.
 
@@ -986,6 +1058,11 @@ def check(reply: str, decision: Decision, *, lexicon: Lexicon | None = None) -> 
                 evidence = norm.original_span(clause.start, clause.end)[:500]
                 found += [("unauthorized_refund", problem, evidence) for problem in _money_limits(
                     text[clause.start:clause.end], clause.stems, decision.grant, lexicon, decision, earlier)]
+            if (not any(hit.frame.kind in _MONEY_FRAMES for hit in hits)
+                    and not _CURRENCY_WORDS.isdisjoint(clause.stems) and _promise_form(clause.stems, lexicon)
+                    and not _negations(clause.stems, lexicon) and _asserted(clause, leads, lexicon)):
+                found += _bound_money(text[clause.start:clause.end], clause, decision, lexicon, earlier,
+                                      norm.original_span(clause.start, clause.end)[:500])
             if hits and _asserted(clause, leads, lexicon):
                 stop = clause.end
                 while stop < len(text) and text[stop] in ".!?\"')]":

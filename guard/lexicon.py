@@ -149,6 +149,17 @@ class _CuesModel(_Strict):
     review: list[str]
     topic_heads: list[str]
     neutral: list[str]
+    promise: _PromiseModel
+
+
+class _PromiseModel(_Strict):
+    """The grammatical form of a promise, whatever its verb (single words; see lexicon.yaml `cues.promise`)."""
+
+    subjects: list[str] = Field(min_length=1)
+    markers: list[str] = Field(min_length=1)
+    openers: list[str]
+    owned: list[str]
+    determiners: list[str]
 
 
 class _LimitsModel(_Strict):
@@ -271,6 +282,11 @@ def _match(candidate: Phrase, stems: list[str], i: int, end: int) -> int:
     return j
 
 
+def _stem_set(items: list[str]) -> frozenset[str]:
+    """Single-word entries as the set of their stems."""
+    return frozenset(word for item in items for word in phrase(item))
+
+
 def _phrase_set(items: list[str] | tuple[str, ...]) -> PhraseSet:
     index: dict[str, list[Phrase]] = {}
     for item in items:
@@ -293,6 +309,16 @@ class Lexicon:
     temporal: PhraseSet
     review: PhraseSet
     neutral: PhraseSet
+    promise_subjects: frozenset[str] = frozenset()
+    """Who promises or receives ("we", "you"): with a marker just after, the clause has the form of a promise."""
+    promise_markers: frozenset[str] = frozenset()
+    """Future and perfect auxiliaries ("'ll", "will", "'ve", "have")."""
+    promise_openers: frozenset[str] = frozenset()
+    """Imperatives that open a promise ("expect $40 in your account", "consider the fee gone")."""
+    promise_owned: PhraseSet = PhraseSet(by_first=MappingProxyType({}))
+    """Predicates that give the customer something ("the $40 is yours"; stems: "is your" before no content word)."""
+    determiners: frozenset[str] = frozenset()
+    """Words that make an amount attributive when a content word follows it ("the $89 charge")."""
     """Idioms that neutralise their words ("get back to you" carries no money back)."""
     frames: tuple[Frame, ...]
     term_index: Mapping[str, tuple[tuple[Phrase, Frame, str | None], ...]]
@@ -409,6 +435,9 @@ def load_lexicon(path: str | Path = LEXICON_FILE) -> Lexicon:
         hedge=_phrase_set(cues.hedge), offer=_phrase_set(cues.offer), condition=_phrase_set(cues.condition),
         offer_condition=_phrase_set(cues.offer_condition), temporal=_phrase_set(cues.temporal),
         review=_phrase_set(cues.review), neutral=_phrase_set(cues.neutral), frames=tuple(frames),
+        promise_subjects=_stem_set(cues.promise.subjects), promise_markers=_stem_set(cues.promise.markers),
+        promise_openers=_stem_set(cues.promise.openers), promise_owned=_phrase_set(cues.promise.owned),
+        determiners=_stem_set(cues.promise.determiners),
         term_index=MappingProxyType({k: tuple(v) for k, v in term_index.items()}), term_words=frozenset(term_index),
         commitment_kinds=MappingProxyType(kinds),
         roles=_phrase_set(limits.roles), financial=_phrase_set(limits.financial),
