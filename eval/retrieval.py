@@ -229,11 +229,19 @@ def evaluate_retrieval(queries_path: str | Path, settings: Settings, k: int = 10
         queries_path=str(queries_path), k=depth, metrics=DEFAULT_METRICS,
         index_version=Store(connect(settings), settings.collection).active_version(),
         embedding_model=retriever.embedder.name,
-        config=dataclasses.asdict(retriever.config) | {"match_threshold": retriever.match_threshold},
+        config=dataclasses.asdict(retriever.config) | {"match_threshold": retriever.match_threshold,
+                                                       "ranker": _ranker_state(retriever)},
         date=dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
         by_form=by_form, by_language=by_language, language_errors=language_errors,
         no_match=no_match_report(queries, found, configured, retriever.match_threshold),
     )
+
+
+def _ranker_state(retriever) -> str:
+    """How the configured retriever orders the SOPs: by the learned ranker, or by the fusion (and why)."""
+    if retriever.ranker is not None and retriever.ranker.reorder and retriever.config.learned:
+        return "learned (re-orders the fusion's first SOPs)"
+    return "none, the fusion orders (a ranker re-orders only where it beat the fusion out of fold: retriever/ranker.json)"
 
 
 def _breakdown(queries: Sequence[Query], run: dict[str, list[str]], key: Callable[[Query], str]) -> dict:
