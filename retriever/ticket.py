@@ -11,7 +11,7 @@ notes. The reader recognises the form from the text's structure and keeps what s
   a title or a phone number), not by a list of words;
 - chat transcript: lines of the form "[09:14] Name (role): text"; the speakers marked neither as
   the support side nor as those agents turn to (a lead, a supervisor) are the customer. When there
-  is none, the chat is an agent asking a lead for help and the agent's turns are the problem.
+  is none and an agent opens the chat, it is an agent asking a lead and the agent's turns are the problem.
   The asking side's turns are read, the answering side's set aside, the last turn is emphasised;
 - internal note and short query: read whole.
 
@@ -48,9 +48,10 @@ _AGENT_MARK = re.compile(r"""\b(?:agent|support|bot|assistant|helpdesk|operator|
                          re.VERBOSE | re.IGNORECASE)
 """A speaker label that names the support side, e.g. `Agent`, `Jess (Support)`."""
 
-_SENIOR_MARK = re.compile(r"""\b(?:lead|manager|supervisor|senior|coach|mentor|escalations?)\b""",
-                          re.VERBOSE | re.IGNORECASE)
-"""A speaker label naming someone agents turn to, e.g. `Lead (Tom)`, `Supervisor`, `Team manager`."""
+_SENIOR_MARK = re.compile(r"""\b(?:lead|supervisor|coach|mentor|escalations?)\b""", re.VERBOSE | re.IGNORECASE)
+"""A speaker label naming someone agents turn to, e.g. `Lead (Tom)`, `Supervisor`.
+
+Not "manager" or "senior": customers sign as "Office Manager" or "Senior Buyer"."""
 
 _CUSTOMER_MARK = re.compile(r"""\b(?:customer|client|caller|member|partner)\b""", re.VERBOSE | re.IGNORECASE)
 """A speaker label naming the customer side, e.g. `Customer`, `Partner (Elena, Cloudmesh)`."""
@@ -114,11 +115,15 @@ def _chat_turns(lines: list[str]) -> list[tuple[str, str]] | None:
 
 
 def _customer_turns(turns: list[tuple[str, str]]) -> list[str]:
-    """The turns of the side that brings the problem: the customer's, or an agent's asking a lead."""
+    """The turns of the side that brings the problem: the customer's, or an agent's asking a lead.
+
+    A chat between agents and leads only is an agent asking when an agent opens it; opened by a
+    lead, who asks is not clear and every turn is read.
+    """
     agents = {s for s, _ in turns if _AGENT_MARK.search(s)}
     seniors = {s for s, _ in turns if _SENIOR_MARK.search(s) and not _CUSTOMER_MARK.search(s)} - agents
     customers = {s for s, _ in turns} - agents - seniors
-    asking = customers or (agents if seniors else set())
+    asking = customers or (agents if seniors and turns[0][0] in agents else set())
     if not asking:
         return [t for _, t in turns]
     return [t for s, t in turns if s in asking]

@@ -78,6 +78,8 @@ def test_an_agent_asking_a_lead_is_read_as_the_agent():
     assert read.read_as == "the system auto-denied this request, can I overrule it myself?\nstill Tier 1, 4 months in"
     customer = read_ticket("Customer: my order never came\nAgent: Sorry, let me check\nSupervisor: I can help too")
     assert customer.read_as == "my order never came"
+    manager = read_ticket("Agent: Hi Dana, how can I help?\nDana (Office Manager): we need four more seats")
+    assert manager.read_as == "we need four more seats"
 
 
 def test_a_known_word_is_not_corrected_to_a_neighbour_of_the_documents():
