@@ -241,7 +241,7 @@ def _ranker_state(retriever) -> str:
     """How the configured retriever orders the SOPs: by the learned ranker, or by the fusion (and why)."""
     if retriever.ranker is not None and retriever.ranker.reorder and retriever.config.learned:
         return "learned (re-orders the fusion's first SOPs)"
-    return "none, the fusion orders (a ranker re-orders only where it beat the fusion out of fold: retriever/ranker.json)"
+    return "none, the fusion orders (a ranker re-orders only where it beat the fusion out of fold: ranker.json)"
 
 
 def _breakdown(queries: Sequence[Query], run: dict[str, list[str]], key: Callable[[Query], str]) -> dict:
