@@ -451,12 +451,12 @@ def _clauses(text: str, lexicon: Lexicon) -> list[_Clause]:
 
     def close(end: int) -> None:
         stems = stems_in(words, start, end)
-        if not stems:
+        if len(stems) <= _MAX_CLAUSE_WORDS:
+            if stems:
+                clauses.append(_Clause(start, end, stems, sentence))
             return
-        offset = start
         for chunk in range(0, len(stems), _MAX_CLAUSE_WORDS):  # a run-on text is read in bounded pieces
-            part = stems[chunk:chunk + _MAX_CLAUSE_WORDS]
-            clauses.append(_Clause(start=offset, end=end, stems=part, sentence=sentence))
+            clauses.append(_Clause(start, end, stems[chunk:chunk + _MAX_CLAUSE_WORDS], sentence))
 
     listing = False  # inside the list or table a colon introduced ("the access we set up:\n| Write | 12 h |")
     for match in splits:
@@ -1058,9 +1058,10 @@ def check(reply: str, decision: Decision, *, lexicon: Lexicon | None = None) -> 
                 evidence = norm.original_span(clause.start, clause.end)[:500]
                 found += [("unauthorized_refund", problem, evidence) for problem in _money_limits(
                     text[clause.start:clause.end], clause.stems, decision.grant, lexicon, decision, earlier)]
-            if (not any(hit.frame.kind in _MONEY_FRAMES for hit in hits)
-                    and not _CURRENCY_WORDS.isdisjoint(clause.stems) and _promise_form(clause.stems, lexicon)
-                    and not _negations(clause.stems, lexicon) and _asserted(clause, leads, lexicon)):
+            if (not _CURRENCY_WORDS.isdisjoint(clause.stems)
+                    and not any(hit.frame.kind in _MONEY_FRAMES for hit in hits)
+                    and _promise_form(clause.stems, lexicon) and not _negations(clause.stems, lexicon)
+                    and _asserted(clause, leads, lexicon)):
                 found += _bound_money(text[clause.start:clause.end], clause, decision, lexicon, earlier,
                                       norm.original_span(clause.start, clause.end)[:500])
             if hits and _asserted(clause, leads, lexicon):
