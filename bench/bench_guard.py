@@ -11,6 +11,7 @@ Run: python bench/bench_guard.py   (prints a small table; no arguments, fixed se
 from __future__ import annotations
 
 import json
+import os
 import random
 import statistics
 import subprocess
@@ -134,6 +135,8 @@ def main() -> None:
         ("check(2 MB reply), fresh process", f"{big_seconds:.2f} s, {big_mb:.0f} MB peak", "< 2 s, < 300 MB"),
     ]
     width = max(len(r[0]) for r in rows)
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"load average {load} on {os.cpu_count()} cores (other work on the machine slows the wall clock)")
     print(f"{'measure':<{width}}  {'result':>20}  target")
     for name, result, target in rows:
         print(f"{name:<{width}}  {result:>20}  {target}")
