@@ -36,6 +36,10 @@ _TOKEN = re.compile(r"""
     | [a-z0-9]+                  # "read-only" is "read" "only": the lexicon is tokenised the same way
     | [$€£¥₹%+]
     """, re.VERBOSE)
+_TOKEN_PLAIN = re.compile(r"""
+    '(?:ve|ll|re|d|m|s)\b | [a-z0-9]+ | [$€£¥₹%+]
+    """, re.VERBOSE)
+"""`_TOKEN` for a text without "n't": its other branches, without the look-ahead every word would be tried with."""
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
@@ -93,7 +97,7 @@ def stems_in(lowered: str, start: int, end: int) -> list[str]:
 
     The same words: no token pattern looks behind its start, and `endpos` reads as the end of the text.
     """
-    words = _TOKEN.findall(lowered, start, end)
+    words = (_TOKEN if lowered.find("n't", start, end) >= 0 else _TOKEN_PLAIN).findall(lowered, start, end)
     try:
         return list(map(_STEMS.__getitem__, words))  # every word seen before: one C-level pass
     except KeyError:
@@ -103,7 +107,7 @@ def stems_in(lowered: str, start: int, end: int) -> list[str]:
 
 def count_words(lowered: str, start: int, end: int) -> int:
     """`len(stems_in(lowered, start, end))`, without stemming."""
-    return len(_TOKEN.findall(lowered, start, end))
+    return len((_TOKEN if lowered.find("n't", start, end) >= 0 else _TOKEN_PLAIN).findall(lowered, start, end))
 
 
 def phrase(text: str) -> tuple[str, ...]:

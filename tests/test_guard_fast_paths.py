@@ -133,13 +133,14 @@ def test_clause_split_on_lowered_text_equals_the_case_insensitive_split(text: st
 @given(prose_texts, st.integers(0, 200), st.integers(0, 200))
 def test_words_read_in_place_equal_the_words_of_the_slice(text: str, a: int, b: int) -> None:
     """`stems_in` on the whole lower-cased text equals `stems_of` on the slice, at every boundary."""
-    from sopilot.guard.lexicon import _ASCII_LOWER, _TOKEN, ascii_lower, count_words, stems_in, stems_of
+    from sopilot.guard.lexicon import _ASCII_LOWER, _TOKEN, ascii_lower, count_words, stem, stems_in, stems_of
 
     start, end = sorted((min(a, len(text)), min(b, len(text))))
     words = ascii_lower(text)
     assert len(words) == len(text)
     assert _TOKEN.findall(words) == _TOKEN.findall(text.translate(_ASCII_LOWER))  # str.lower reads the same words
     assert stems_in(words, start, end) == stems_of(text[start:end])
+    assert stems_in(words, start, end) == [stem(w) for w in _TOKEN.findall(words, start, end)]  # with or without n't
     assert count_words(words, start, end) == len(stems_of(text[start:end]))
 
 
