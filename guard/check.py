@@ -29,6 +29,7 @@ from collections.abc import Collection, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal, NamedTuple
 
+from sopilot.guard import deny
 from sopilot.guard.decide import NO_ALLOWANCE, Decision
 from sopilot.guard.grant import NO_GRANT, Grant
 from sopilot.guard.lexicon import (
@@ -1064,7 +1065,7 @@ def check(reply: str, decision: Decision, *, lexicon: Lexicon | None = None) -> 
                     and _asserted(clause, leads, lexicon)):
                 found += _bound_money(text[clause.start:clause.end], clause, decision, lexicon, earlier,
                                       norm.original_span(clause.start, clause.end)[:500])
-            if hits and _asserted(clause, leads, lexicon):
+            if hits and (_asserted(clause, leads, lexicon) or deny.unconditional(clause, leads, lexicon)):
                 stop = clause.end
                 while stop < len(text) and text[stop] in ".!?\"')]":
                     stop += 1
@@ -1074,6 +1075,7 @@ def check(reply: str, decision: Decision, *, lexicon: Lexicon | None = None) -> 
                 found += _clause_violations(clause, sentence, hits, text, decision, lexicon, evidence, earlier)
             if clause.conditional:
                 leads.append(clause)
+        found += deny.read(norm, text, clauses, decision, lexicon, found)  # the default-deny reading (guard/deny.py)
     violations = tuple(Violation(code=code, message=message, evidence=evidence)
                        for code, message, evidence in dict.fromkeys(found))
     return Verdict(verdict="blocked" if violations else "pass", violations=violations)
