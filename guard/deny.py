@@ -46,13 +46,23 @@ Finding = tuple[str, str, str]
 
 
 class Clause(Protocol):
-    """What the reading needs of a clause of `guard.check`: its span, stems, sentence and mood."""
+    """What the reading needs of a clause of `guard.check`: its span, stems, sentence and mood (read only)."""
 
-    start: int
-    end: int
-    stems: list[str]
-    sentence: int
-    question: bool
+    @property
+    def start(self) -> int:
+        """Offset of the clause's first character in the normalised text."""
+    @property
+    def end(self) -> int:
+        """Offset one past its last character."""
+    @property
+    def stems(self) -> list[str]:
+        """Its words' stems, in order."""
+    @property
+    def sentence(self) -> int:
+        """The number of the sentence it belongs to."""
+    @property
+    def question(self) -> bool:
+        """Whether its sentence asks."""
 
 
 # ---- the data --------------------------------------------------------------------------------------
@@ -342,14 +352,15 @@ def _negated(stems: list[str], lexicon: Lexicon, stop: int | None = None) -> boo
                for first in negation.firsts.intersection(positions) for i in positions[first])
 
 
-def _hedged(stems: list[str], lexicon: Lexicon, stop: int | None = None) -> bool:
-    """Whether a hedge ("may", "whether", "decided by") stands in the clause before `stop`."""
+def _hedged(stems: list[str], lexicon: Lexicon, stop: int | None = None, masked: set[int] | None = None) -> bool:
+    """Whether a hedge ("may", "whether", "decided by") stands in the clause before `stop`, outside `masked`."""
     hedge = lexicon.hedge
     if hedge.firsts.isdisjoint(stems):
         return False
     end = len(stems) if stop is None else min(stop, len(stems))
     positions = _positions(stems)
-    return any(i < end and hedge.match_at(stems, i, len(stems)) >= 0
+    masked = masked or set()
+    return any(i < end and i not in masked and hedge.match_at(stems, i, len(stems)) >= 0
                for first in hedge.firsts.intersection(positions) for i in positions[first])
 
 
@@ -377,13 +388,45 @@ def _allowed(stems: list[str], present: set[str], data: DenyData) -> bool:
     """
     if not data.team.firsts.isdisjoint(present):
         for start, _ in data.team.spans(stems):
-            if stems[start] not in _PRONOUNS and any(word in _HANDOVER for word in stems[max(0, start - 5):start]):
+            before = stems[max(0, start - 5):start]
+            if stems[start] not in _PRONOUNS and any(word in _HANDOVER for word in before) and "your" not in before:
                 return True
+    writer = not present.isdisjoint(data.writer)
+    verb = _main_verb(stems, present, data)
+    if verb is not None:  # the verb after the subject or auxiliary decides ("has been corrected to the $880 you
+        # were quoted" is a correction, whatever verbs follow)
+        return _starts_at(data.allow, stems, verb) or (writer
+                                                       and _starts_at(data.writer_only, stems, verb))
     if not data.allow.firsts.isdisjoint(present) and any(_verb_at(stems, start) for start, _ in
                                                           data.allow.spans(stems)):
         return True
-    return not present.isdisjoint(data.writer) and not data.writer_only.firsts.isdisjoint(present) and any(
+    return writer and not data.writer_only.firsts.isdisjoint(present) and any(
         _verb_at(stems, start) for start, _ in data.writer_only.spans(stems))
+
+
+def _starts_at(phrases: Phrases, stems: list[str], at: int) -> bool:
+    """Whether one of `phrases` begins at position `at`."""
+    return any(tuple(stems[at:at + len(candidate)]) == candidate for candidate in phrases.index.get(stems[at], ()))
+
+
+_SKIP = frozenset(phrase("have has had 've 'll will shall would could can 'd be been being is are am 'm 're 's was "
+                         "were just also already now still personally happily gladly then do did does")) | {
+                             "n't", "not"}
+"""Auxiliaries and adverbs between a subject or a marker and the verb it carries."""
+
+
+def _main_verb(stems: list[str], present: set[str], data: DenyData) -> int | None:
+    """Position of the verb the clause's first subject ("we", "I") or first future/perfect marker carries."""
+    starts = [i + 1 for i, word in enumerate(stems) if word in data.writer][:1]  # the word after "we"
+    for phrases in (data.future, data.perfect):
+        if not phrases.firsts.isdisjoint(present):
+            starts += [end for _, end in phrases.spans(stems)][:1]  # the word after "will", "has been"
+    if not starts:
+        return None
+    at = min(starts)
+    while at < len(stems) and stems[at] in _SKIP:
+        at += 1
+    return at if at < len(stems) else None
 
 
 def _asserts_outcome(stems: list[str], present: set[str], data: DenyData) -> bool:
@@ -455,6 +498,8 @@ class _State:
 
     money_sentence: int = -2
     hedged_sentence: int = -1
+    object_sentence: int = -1
+    """The sentence whose last clause named an account object ("The window ..., has been confirmed")."""
 
 
 def _clause_findings(clause: Clause, text: str, decision: Decision, lexicon: Lexicon,
@@ -473,20 +518,37 @@ def _clause_findings(clause: Clause, text: str, decision: Decision, lexicon: Lex
     if stems[0] in data.cues.firsts and data.cues.spans(stems, 0, 1):
         if any(_conditions(stems, data, lexicon)):  # "Once the team approves it, ..." hedges the rest of the sentence
             state.hedged_sentence = clause.sentence
-        return []  # the condition itself ("once you confirm the digits") promises nothing
+            return []
+        main = _main_clause(stems)  # "When Jo next logs in | she'll see her admin rights": the promise after it
+        if main is None:
+            return []  # the condition itself ("once you confirm the digits") promises nothing
+        return _clause_findings(_Part(clause.start, clause.end, stems[main:], clause.sentence, clause.question),
+                                text, decision, lexicon, data, state)
     if clause.question or state.hedged_sentence == clause.sentence:
         return []
     timed = not present.isdisjoint(data.time_gate) or not present.isdisjoint(data.guarantees.firsts)
     owing = not present.isdisjoint(data.demand_negations.firsts) and not (
         present.isdisjoint(data.owing.firsts) and present.isdisjoint(data.staying.firsts))
-    complete = not (present.isdisjoint(data.completed.firsts) or present.isdisjoint(data.account_objects.firsts))
+    continued = stems[0] in _CONTINUATION and state.object_sentence == clause.sentence  # "..., has been confirmed"
+    objects = not present.isdisjoint(data.account_objects.firsts)
+    if objects and data.account_objects.spans(stems, 0, min(len(stems), 6)):
+        state.object_sentence = clause.sentence
     outcome = _asserts_outcome(stems, present, data)
+    addressed = len(stems) > 1 and stems[0] in _ADDRESSEES and stems[1] in _COPULA  # "you're all set", "she'll see"
+    complete = (objects or continued or addressed) and (outcome or not present.isdisjoint(data.completed.firsts))
     if not ((money and outcome) or timed or owing or complete):
         return []  # nothing this reading could find
-    if any(_conditions(stems, data, lexicon)) or _reported(stems, data):
+    conditions = _conditions(stems, data, lexicon)
+    if any(conditions) or _reported(stems, data):
         return []
+    if conditions:  # a condition on the customer or on time: the promise is what stands before it
+        cut = next((start for start, _ in data.cues.spans(stems) if start > 0), len(stems))
+        if cut < len(stems):
+            stems = stems[:cut]
+            present = set(stems)
+            money = money and (_money_object(stems, present, data) or not present.isdisjoint(data.pronouns))
     scope = _scope(stems, present, data)  # a negation or hedge after it belongs to a clause of its own
-    if _hedged(stems, lexicon, scope):
+    if _hedged(stems, lexicon, scope, _not_hedges(stems, present, data)):
         return []
     grant = decision.grant
     found: list[tuple[str, str]] = []
@@ -502,14 +564,43 @@ def _clause_findings(clause: Clause, text: str, decision: Decision, lexicon: Lex
     if money and not allowed and outcome:
         found += _money(text[clause.start:clause.end], decision, lexicon.money_nouns.keys().isdisjoint(stems))
     if timed:
-        found += _time(stems, present, decision, data, allowed, outcome)
+        found += _time(stems, present, decision, data, allowed, outcome or money or objects)
     if complete and not allowed:
-        found += _completion(stems, present, decision, data)
+        found += _completion(stems, present, decision, data, continued)
     return found
 
 
+_SUBJECTS = frozenset(phrase("i we you he she they it"))
+_AUXILIARIES = frozenset(phrase("'ll will 'd would can could 'm 're 's 've is are am has have shall"))
+
+
+def _main_clause(stems: list[str]) -> int | None:
+    """Where the main clause begins in a clause that opens with its condition and has no comma between them.
+
+    It is the first subject pronoun with an auxiliary after the condition's own words.
+    """
+    for i in range(2, len(stems) - 1):
+        if stems[i] in _SUBJECTS and stems[i + 1] in _AUXILIARIES:
+            return i
+    return None
+
+
+_CONTINUATION = frozenset(phrase("has have is are was were will 'll been"))
+"""First words of a clause that continues the subject of the clause before it."""
+
+
+def _not_hedges(stems: list[str], present: set[str], data: DenyData) -> set[int]:
+    """Positions of words that look like hedges but are not: a state ("back to normal") or a month ("1 May")."""
+    masked = {i for phrases in (data.completed, data.result) if not phrases.firsts.isdisjoint(present)
+              for start, end in phrases.spans(stems) for i in range(start, end)}
+    if "may" in present:
+        masked.update(i for i, word in enumerate(stems) if word == "may" and (
+            (i > 0 and stems[i - 1].isdigit()) or (i + 1 < len(stems) and stems[i + 1].isdigit())))
+    return masked
+
+
 _SCOPE = 5
-"""Words after the last money or account object within which a negation or hedge still governs it."""
+"""Words after the first money or account object within which a negation or hedge still governs it."""
 
 
 def _scope(stems: list[str], present: set[str], data: DenyData) -> int:
@@ -522,7 +613,7 @@ def _scope(stems: list[str], present: set[str], data: DenyData) -> int:
         if not phrases.firsts.isdisjoint(present):
             spans = phrases.spans(stems)
             if spans:
-                return spans[-1][1] + _SCOPE
+                return spans[0][1] + _SCOPE
     return len(stems)
 
 
@@ -602,24 +693,48 @@ def _time(stems: list[str], present: set[str], decision: Decision, data: DenyDat
 
 
 _COPULA = frozenset({"'re", "are", "'ll", "will", "have", "'ve", "now"})
+_FUTURE_AUX = frozenset({"'ll", "will"})
+_ADDRESSEES = frozenset(phrase("you he she"))
+"""The customer and the customer's people as the subject of a promised outcome."""
 
 
-def _completion(stems: list[str], present: set[str], decision: Decision,
-                data: DenyData) -> list[tuple[str, str]]:
-    """A completed state of an account object ("your admin login is ready") the decision does not produce."""
-    if decision.outcome == "automate" or data.completed.firsts.isdisjoint(present):
+def _completion(stems: list[str], present: set[str], decision: Decision, data: DenyData,
+                continued: bool) -> list[tuple[str, str]]:
+    """A state or outcome of an account object that the decision does not produce.
+
+    "your admin login is ready", "the plan starts next month": a completed state. "the erasure will go
+    ahead", "your data has been wiped": the object as subject, then a future or perfect verb that is not a
+    pending state ("will be reviewed", "is still with our team"). `continued`: the clause continues the subject
+    of the clause before it.
+    """
+    if decision.outcome == "automate":
         return []
     subjects = data.account_objects.spans(stems, 0, min(len(stems), 6))
-    starts = [end for _, end in subjects]
-    if len(stems) > 1 and stems[0] in data.customer and stems[1] in _COPULA:  # "you're all set"
-        starts.append(2)
+    starts = [end for _, end in subjects if not (end < len(stems) and stems[end] in _TOPIC_HEADS)]
+    if continued:
+        starts.append(0)
+    if len(stems) > 1 and stems[0] in _ADDRESSEES and stems[1] in _COPULA:
+        starts.append(2)  # "you're all set"
+        if subjects and stems[1] in _FUTURE_AUX:  # "she'll see her admin rights": the object as the outcome
+            return [("unauthorized_commitment", f"the reply promises the customer an outcome that the decision "
+                     f"({_describe(decision)}) leaves to a person or team")]
     for at in starts:
-        window = (at, min(len(stems), at + 6))
-        done = data.completed.spans(stems, *window)
-        if done and not data.pending.spans(stems, at, done[0][0] + 1):
-            return [("unauthorized_commitment", f"the reply states as done what the decision "
+        window = (at, min(len(stems), at + _PREDICATE))
+        done = data.completed.spans(stems, *window) or data.future.spans(stems, *window) or data.perfect.spans(
+            stems, *window)
+        if done and not data.pending.spans(stems, at, min(len(stems), done[0][1] + 3)):
+            return [("unauthorized_commitment", f"the reply states as done or settled what the decision "
                      f"({_describe(decision)}) leaves to a person or team")]
     return []
+
+
+_PREDICATE = 12
+"""Words after an account object within which its predicate is read ("The change window on 12 May, 02:00-04:00
+UTC, has been confirmed")."""
+_TOPIC_HEADS = frozenset(phrase("request queri question issu problem ticket case process polici form status page "
+                                "option procedur workflow team inquiri enquiri rule term threshold claim histori "
+                                "concern detail manag holder owner number id name email execut"))
+"""Words after an account object that make it the topic of another noun ("your access request")."""
 
 
 def findings(text: str, clauses: Sequence[Clause], decision: Decision, lexicon: Lexicon,
@@ -633,11 +748,38 @@ def findings(text: str, clauses: Sequence[Clause], decision: Decision, lexicon: 
     found: list[Finding] = []
     for clause in clauses:
         if clause.stems:
-            new = _clause_findings(clause, text, decision, lexicon, data, state)
+            new = []
+            for part in _relative_parts(clause):
+                new += _clause_findings(part, text, decision, lexicon, data, state)
             if new:
                 evidence = span(clause.start, clause.end)[:500]
-                found += [(code, message, evidence) for code, message in new]
+                found += [(code, message, evidence) for code, message in dict.fromkeys(new)]
     return found
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Part:
+    """A relative clause read on its own ("…, who'll have it fixed within 15 minutes"): its verb is its own."""
+
+    start: int
+    end: int
+    stems: list[str]
+    sentence: int
+    question: bool
+
+
+_RELATIVES = frozenset({"who", "which"})
+
+
+def _relative_parts(clause: Clause) -> list[Clause]:
+    stems = clause.stems
+    if _RELATIVES.isdisjoint(stems):
+        return [clause]
+    cuts = [i for i, word in enumerate(stems) if word in _RELATIVES and i > 0] + [len(stems)]
+    parts: list[Clause] = [_Part(clause.start, clause.end, stems[:cuts[0]], clause.sentence, clause.question)]
+    parts += [_Part(clause.start, clause.end, stems[a:b], clause.sentence, clause.question)
+              for a, b in zip(cuts, cuts[1:], strict=False) if b > a]
+    return parts
 
 
 def read(norm: Normalized, text: str, clauses: Sequence[Clause], decision: Decision, lexicon: Lexicon,

@@ -98,10 +98,10 @@ def _shingles(text: str) -> set[tuple[str, ...]]:
 
 
 _NOTE_MARKERS: tuple[tuple[tuple[str, ...], re.Pattern[str]], ...] = (
-    (("(",), re.compile(r"""
-        \( \s* (?:note \s+ (?:to|for) \s+)? (?:agents?|ops|operations|staff|team|tier\s*\d|l[123]|support|billing
+    (("(", "["), re.compile(r"""
+        [(\[] \s* (?:note \s+ (?:to|for) \s+)? (?:agents?|ops|operations|staff|team|tier\s*\d|l[123]|support|billing
           |finance|ar|tam|engineering|eng|legal|security|compliance|supervisor|lead|qa|devs?|admin|cs|csm|sales)
-          \b [^():\n]{0,24} :                                             # "(agent: ...", "(Ops: ..."
+          \b [^()\[\]:\n]{0,24} :                                       # "(agent: ...", "[Note for L2: ..."
         """, re.VERBOSE | re.IGNORECASE)),
     (("//", "#todo", "# todo", "#note", "# note", "#internal", "# internal", "##"), re.compile(
         r"(?:^|(?<=\n)) [ \t]* (?://|\#\#?[ \t]*(?:todo|note|internal)) [ \t]* \S",

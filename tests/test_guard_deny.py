@@ -9,6 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sopilot.guard.check import check
 from sopilot.guard.decide import decide
 from sopilot.guard.deny import condition_hedges, load_deny
@@ -147,3 +149,13 @@ def test_clauses_without_anything_to_read_are_skipped_by_the_gate():
     data = load_deny()
     assert "$" in data.words and "hour" in data.time_gate
     assert data.words.isdisjoint(phrase("thank you for your patient"))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(["we", "'ll", "the", "$", "40", "charge", "back", "once", "you", "team", "approve",
+                                 "who", "will", "have", "it", "today", "within", "2", "hours", "account", "is",
+                                 "ready", "not", "may", ",", ".", "?", "(agent:", "per", "A.1", "=", "where"]),
+                max_size=40))
+def test_the_reading_never_fails_on_any_word_order(words):
+    verdict = check(" ".join(words), A1_ESCALATE)
+    assert verdict.verdict in ("pass", "blocked")
