@@ -18,9 +18,11 @@ signal of one search and `rank` orders it, so evaluation can rank one search man
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 
 from sopilot.retriever.calibration import RANK_SIGNALS, Calibration, Signals, load_calibration
 from sopilot.retriever.fusion import normalized_sum, ranking, rrf
@@ -194,7 +196,7 @@ class Retriever:
         for chunk in self.chunks:
             self._first_chunk.setdefault(chunk.sop_id, chunk.chunk_id)
         self._position = {s: i for i, s in enumerate(self.sop_ids)}
-        self.normalizer = QueryNormalizer(c.text for c in self.chunks)
+        self.normalizer = QueryNormalizer((c.text for c in self.chunks), known_words=vocabulary_words(embedder))
         self._n_all = len(chunks)
 
     def with_config(self, config: RetrievalConfig) -> Retriever:
@@ -379,6 +381,22 @@ class Retriever:
                          matched=bool(hits) and probability >= self.match_threshold,
                          match_probability=probability, language=gathered.language, read_as=reading.read_as,
                          form=reading.form, translated=gathered.translated, signals=signals)
+
+
+def vocabulary_words(embedder) -> frozenset[str]:
+    """The encoder's whole alphabetic words (its WordPiece vocabulary, `tokenizer.json` in its folder).
+
+    They are words of the language, so the query normaliser never "corrects" them to a knowledge-base
+    word one or two edits away (contractor → contract, stuck → stock) while real typos, which the
+    vocabulary lacks, are still corrected. An encoder without such a file gives none.
+    """
+    folder = getattr(embedder, "path", None)
+    file = Path(folder) / "tokenizer.json" if folder else None
+    if file is None or not file.is_file():
+        return frozenset()
+    vocabulary = json.loads(file.read_text(encoding="utf-8")).get("model", {}).get("vocab", {})
+    words = vocabulary if isinstance(vocabulary, dict) else [entry[0] for entry in vocabulary]
+    return frozenset(w for w in words if isinstance(w, str) and w.isalpha())
 
 
 def _aggregate(per_piece: list[dict[str, float]], weights: list[float], how: str) -> dict[str, float]:
