@@ -40,6 +40,8 @@ _BOLD_WORD = re.compile(r"\*\*([A-Z]{2,})\*\*")
 _RULE_LABELS = frozenset({"IF", "REMUNERATION", "APPROVAL"})
 """The labels of the lines that state a rule's condition, its undecided remuneration and its approval: what
 staff read. ACTION and SLA lines describe what the customer is told anyway (the action taken, the time)."""
+_CAPITAL = re.compile(r"\b[A-Z]{2,}\b")
+_SENTENCES = re.compile(r"(?<=[.!?])\s+|\n")
 _LABEL = re.compile(r"(?<![A-Za-z])([A-Z]{2,})\s*:")
 
 
@@ -49,8 +51,12 @@ def _knowledge_dir() -> Path:
 
 
 @functools.lru_cache(maxsize=4)
-def internal_data(knowledge_dir: str | None = None) -> tuple[frozenset[tuple[str, ...]], frozenset[str]]:
-    """The shingles of the knowledge files' internal lines and their upper-case rule labels (read once).
+def internal_data(knowledge_dir: str | None = None) -> tuple[frozenset[tuple[str, ...]], frozenset[str],
+                                                            frozenset[str]]:
+    """The shingles of the knowledge files' internal lines, their rule labels and rule words (read once).
+
+    Labels are the upper-case bold words followed by a colon (`**ACTION:**`); rule words are the upper-case
+    bold words of a rule's condition (`**IF**`, `**AND**`, `**OR**`).
 
     Internal lines are the list items that carry a rule label (`**IF**`, `**ACTION:**`, ...) and the numbered
     procedure steps; shingles that also occur in the customer-facing `reply` sentences of policies.yaml are
@@ -60,9 +66,11 @@ def internal_data(knowledge_dir: str | None = None) -> tuple[frozenset[tuple[str
     root = Path(knowledge_dir) if knowledge_dir else _knowledge_dir()
     shingles: set[tuple[str, ...]] = set()
     labels: set[str] = set()
+    words: set[str] = set()
     for path in sorted(root.glob("*.md")):
         text = path.read_text(encoding="utf-8", errors="replace")
         labels.update(_BOLD_LABEL.findall(text))
+        words.update(_BOLD_WORD.findall(text))
         for match in _RULE_LINE.finditer(text):
             body = match["body"]
             label = _BOLD_LABEL.search(body) or _BOLD_WORD.match(body)
@@ -72,7 +80,7 @@ def internal_data(knowledge_dir: str | None = None) -> tuple[frozenset[tuple[str
     policies = root / "policies.yaml"
     if policies.is_file():
         public.update(_shingles(" ".join(_replies(yaml.safe_load(policies.read_text(encoding="utf-8"))))))
-    return frozenset(shingles - public), frozenset(labels)
+    return frozenset(shingles - public), frozenset(labels), frozenset(words - labels)
 
 
 @functools.lru_cache(maxsize=4)
@@ -143,7 +151,13 @@ def internal_findings(text: str, span: Callable[[int, int], str], stems: list[st
     if "=" in text:
         for match in _SQL.finditer(text):
             found.append(("internal_leak", _MESSAGE_SQL, span(match.start(), match.end())))
-    shingles, labels = internal_data(knowledge_dir)
+    shingles, labels, rule_words = internal_data(knowledge_dir)
+    if rule_words and "IF" in text:  # "IF the tenure is > 24 months AND ...": the handbook's rule notation
+        for sentence in _SENTENCES.split(text):
+            capitals = {m.group(0) for m in _CAPITAL.finditer(sentence)} & rule_words
+            if len(capitals) >= 2 and "IF" in capitals:
+                found.append(("internal_leak", _MESSAGE_LABELS, sentence.strip()[:200]))
+                break
     if labels and ":" in text and any(f"{label}:" in text or f"{label} :" in text for label in labels):
         marks = [m for m in _LABEL.finditer(text) if m.group(1) in labels]
         written = {m.group(1) for m in marks}

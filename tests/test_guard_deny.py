@@ -120,18 +120,21 @@ def test_notes_to_colleagues_are_internal_leaks(reply):
 
 
 def test_rule_text_copied_from_the_handbook_is_an_internal_leak():
-    shingles, labels = internal_data(str(ROOT / "knowledge"))
+    shingles, labels, rule_words = internal_data(str(ROOT / "knowledge"))
+    assert {"IF", "AND", "OR"} <= rule_words
     assert shingles and {"ACTION", "REMUNERATION", "APPROVAL"} <= labels
     copied = ("Our rule says the ticket priority is High OR Critical OR the disputed amount is greater than "
               "$150.00, so it goes to a specialist.")
     assert IL in _codes(copied, A1_ESCALATE)
     assert IL in _codes("ACTION: hand to Billing. APPROVAL: Required.", A1_ESCALATE)
+    assert IL in _codes("IF your tier is Enterprise AND the priority is High, you get a TAM.", A1_ESCALATE)
+    assert not check("If you have any questions, AND only then, reply here.", A1_ESCALATE).violations
     assert not check("Because of the amount, your request is with our Billing Specialist team.",
                      A1_ESCALATE).violations
 
 
 def test_without_knowledge_files_only_the_structural_readings_apply(tmp_path: Path):
-    assert internal_data(str(tmp_path)) == (frozenset(), frozenset())
+    assert internal_data(str(tmp_path)) == (frozenset(), frozenset(), frozenset())
     assert internal_findings("(agent: page the TAM)", lambda a, b: "x", knowledge_dir=str(tmp_path))
     assert not internal_findings("A colleague will review it.", lambda a, b: "x", knowledge_dir=str(tmp_path))
 
