@@ -157,3 +157,17 @@ def test_an_unreachable_chroma_server_is_reported(tmp_path, capsys, monkeypatch)
     monkeypatch.setenv("SOPILOT_CHROMA_URL", f"http://127.0.0.1:{free_port()}")
     assert main(["retrieve", "refund"]) == 1
     assert "cannot reach the Chroma server" in capsys.readouterr().err
+
+
+def test_the_encoders_whole_words_are_known_to_the_normaliser(tmp_path, retriever):
+    from types import SimpleNamespace
+
+    from sopilot.retriever.hybrid import vocabulary_words
+
+    (tmp_path / "tokenizer.json").write_text(json.dumps({"model": {"vocab": {"[CLS]": 0, "stuck": 1, "##ing": 2,
+                                                                            "contractor": 3, "42": 4}}}),
+                                             encoding="utf-8")
+    assert vocabulary_words(SimpleNamespace(path=tmp_path)) == {"stuck", "contractor"}
+    assert vocabulary_words(SimpleNamespace(path=tmp_path / "absent")) == frozenset()
+    assert vocabulary_words(object()) == frozenset()
+    assert retriever.normalizer.normalize("contractor stuck, refnd please") == "contractor stuck, refund please"
