@@ -155,7 +155,7 @@ def internal_findings(text: str, span: Callable[[int, int], str], stems: list[st
     if rule_words and "IF" in text:  # "IF the tenure is > 24 months AND ...": the handbook's rule notation
         for sentence in _SENTENCES.split(text):
             capitals = {m.group(0) for m in _CAPITAL.finditer(sentence)} & rule_words
-            if len(capitals) >= 2 and "IF" in capitals:
+            if len(capitals) >= 2 and "IF" in capitals and not sentence.isupper():  # set apart, not shouted
                 found.append(("internal_leak", _MESSAGE_LABELS, sentence.strip()[:200]))
                 break
     if labels and ":" in text and any(f"{label}:" in text or f"{label} :" in text for label in labels):
