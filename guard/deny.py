@@ -137,20 +137,29 @@ class Phrases:
         Only the positions of the first stems the clause holds are tried (`_positions`, built once a clause).
         """
         stop = len(stems) if end is None else end
-        positions = _positions(stems)
+        positions, cache = _read(stems)
+        full = cache.get(id(self))
+        if full is None:
+            full = cache[id(self)] = self._spans(stems, positions)
+        if start == 0 and stop >= len(stems):
+            return full
+        return [(i, j) for i, j in full if i >= start and j <= stop]
+
+    def _spans(self, stems: list[str], positions: dict[str, list[int]]) -> list[tuple[int, int]]:
+        """Every occurrence in the whole of `stems`, the longest phrase at each position, in order."""
         firsts = self.firsts.intersection(positions)
         if not firsts:
             return []
+        stop = len(stems)
         found = []
         for first in firsts:
             candidates = self.index[first]
             for i in positions[first]:
-                if start <= i < stop:
-                    for candidate in candidates:
-                        j = i + len(candidate)
-                        if j <= stop and (len(candidate) == 1 or tuple(stems[i:j]) == candidate):
-                            found.append((i, j))
-                            break
+                for candidate in candidates:
+                    j = i + len(candidate)
+                    if j <= stop and (len(candidate) == 1 or tuple(stems[i:j]) == candidate):
+                        found.append((i, j))
+                        break
         if len(firsts) > 1:
             found.sort()
         return found
@@ -201,23 +210,29 @@ class DenyData:
     account object with a completed state): a clause with none of them is skipped by one set operation."""
 
 
-_LAST: list[tuple[list[str], dict[str, list[int]]]] = [([], {})]
+_LAST: list[tuple[list[str], dict[str, list[int]], dict[int, list[tuple[int, int]]]]] = [([], {}, {})]
 
 
-def _positions(stems: list[str]) -> dict[str, list[int]]:
-    """Where each stem stands in `stems` (kept for the last list read: a clause is read by many phrase sets).
+def _read(stems: list[str]) -> tuple[dict[str, list[int]], dict[int, list[tuple[int, int]]]]:
+    """Where each stem stands in `stems`, and the spans each phrase set found there so far.
 
-    The list and its positions are kept as one tuple, so that threads reading other clauses never pair a list
-    with another list's positions.
+    Kept for the last list read (a clause is read by many phrase sets, some more than once), as one tuple, so
+    that threads reading other clauses never pair a list with another list's positions.
     """
-    last, positions = _LAST[0]
+    last, positions, spans = _LAST[0]
     if last is stems:
-        return positions
+        return positions, spans
     positions = {}
     for i, word in enumerate(stems):
         positions.setdefault(word, []).append(i)
-    _LAST[0] = (stems, positions)
-    return positions
+    spans = {}
+    _LAST[0] = (stems, positions, spans)
+    return positions, spans
+
+
+def _positions(stems: list[str]) -> dict[str, list[int]]:
+    """Where each stem stands in `stems` (see `_read`)."""
+    return _read(stems)[0]
 
 
 def _stems(items: Iterable[str]) -> frozenset[str]:
