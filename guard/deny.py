@@ -523,7 +523,9 @@ def _clause_findings(clause: Clause, text: str, decision: Decision, lexicon: Lex
     present = set(stems)
     if (present.isdisjoint(data.words) and stems[0] not in data.cues.firsts
             and (present.isdisjoint(data.pronouns) or state.money_sentence < clause.sentence - 1)
-            and (present.isdisjoint(data.completed.firsts) or present.isdisjoint(data.account_objects.firsts))):
+            and (present.isdisjoint(data.account_objects.firsts)
+                 or (present.isdisjoint(data.completed.firsts) and present.isdisjoint(data.future.firsts)
+                     and present.isdisjoint(data.perfect.firsts)))):
         return []
     money = _money_object(stems, present, data)
     if money:
