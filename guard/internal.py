@@ -115,9 +115,10 @@ _NOTE_MARKERS: tuple[tuple[tuple[str, ...], re.Pattern[str]], ...] = (
         r"(?:^|(?<=\n)) [ \t]* (?://|\#\#?[ \t]*(?:todo|note|internal)) [ \t]* \S",
         re.VERBOSE | re.IGNORECASE | re.MULTILINE)),                       # "// TODO: ...", "# note: ..."
     (("fyi",), re.compile(r"(?:^|(?<=[\n.!?])) \s* fyi \s* [-—–:,]", re.VERBOSE | re.IGNORECASE)),  # "fyi - legal hold"
-    (("log:", "log :", "assessment", "triage", "audit", "handover", "hand-off", "escalation note"), re.compile(r"""
-        (?:^|(?<=[\n.!?])) \s* (?:[A-Za-z]+[ \t]+)? (?:log|assessment|triage|audit|handover|hand-off
-          |escalation\s+notes?) [ \t]* :                                  # "Override log:", "Risk assessment:"
+    (("log:", "log :", "assessment", "triage", "audit", "handover", "hand-off", "escalation note", "notes:",
+      "note:"), re.compile(r"""
+        (?:^|(?<=[\n.!?])) [\s\-–—]* (?:[A-Za-z]+[ \t]+)? (?:log|assessment|triage|audit|handover|hand-off
+          |escalation\s+notes?|(?:agent|staff|internal|case|call|team)\s+notes?) [ \t]* :  # "Override log:"
         """, re.VERBOSE | re.IGNORECASE)),
     (("not tell", "n't tell", "never tell", "not share", "n't share", "not mention", "n't mention", "not disclose",
       "n't disclose", "not reveal", "n't reveal", "not let", "n't let", "not show", "n't show", "never share",
