@@ -136,6 +136,8 @@ class Phrases:
 
         Only the positions of the first stems the clause holds are tried (`_positions`, built once a clause).
         """
+        if self.firsts.isdisjoint(stems):
+            return []
         stop = len(stems) if end is None else end
         positions, cache = _read(stems)
         full = cache.get(id(self))
@@ -565,7 +567,8 @@ def _clause_findings(clause: Clause, text: str, decision: Decision, lexicon: Lex
             present = set(stems)
             money = money and (_money_object(stems, present, data) or not present.isdisjoint(data.pronouns))
     scope = _scope(stems, present, data)  # a negation or hedge after it belongs to a clause of its own
-    if _hedged(stems, lexicon, scope, _not_hedges(stems, present, data)):
+    if not lexicon.hedge.firsts.isdisjoint(present) and _hedged(stems, lexicon, scope,
+                                                                 _not_hedges(stems, present, data)):
         return []
     grant = decision.grant
     found: list[tuple[str, str]] = []
