@@ -29,7 +29,7 @@ from collections.abc import Collection, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal, NamedTuple
 
-from sopilot.guard import deny
+import sopilot.guard.deny as deny
 from sopilot.guard.decide import NO_ALLOWANCE, Decision
 from sopilot.guard.grant import NO_GRANT, Grant
 from sopilot.guard.lexicon import (
