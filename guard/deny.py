@@ -525,7 +525,7 @@ def _clause_findings(clause: Clause, text: str, decision: Decision, lexicon: Lex
     present = set(stems)
     if (present.isdisjoint(data.words) and stems[0] not in data.cues.firsts
             and (present.isdisjoint(data.pronouns) or state.money_sentence < clause.sentence - 1)
-            and (present.isdisjoint(data.account_objects.firsts)
+            and ((present.isdisjoint(data.account_objects.firsts) and stems[0] != "your")
                  or (present.isdisjoint(data.completed.firsts) and present.isdisjoint(data.future.firsts)
                      and present.isdisjoint(data.perfect.firsts)))):
         return []
@@ -553,7 +553,8 @@ def _clause_findings(clause: Clause, text: str, decision: Decision, lexicon: Lex
     if objects and data.account_objects.spans(stems, 0, min(len(stems), 6)):
         state.object_sentence = clause.sentence
     outcome = _asserts_outcome(stems, present, data)
-    addressed = len(stems) > 1 and stems[0] in _ADDRESSEES and stems[1] in _COPULA  # "you're all set", "she'll see"
+    addressed = len(stems) > 1 and ((stems[0] in _ADDRESSEES and stems[1] in _COPULA)  # "you're all set"
+                                    or _possessed(stems) is not None)  # "your 10GB is live"
     complete = (objects or continued or addressed) and (outcome or not present.isdisjoint(data.completed.firsts))
     if not ((money and outcome) or timed or owing or complete):
         return []  # nothing this reading could find
@@ -714,6 +715,14 @@ def _time(stems: list[str], present: set[str], decision: Decision, data: DenyDat
 
 _COPULA = frozenset({"'re", "are", "'ll", "will", "have", "'ve", "now"})
 _FUTURE_AUX = frozenset({"'ll", "will"})
+_VERB_AFTER_POSSESSED = frozenset(phrase("is are 's has have will 'll"))
+
+
+def _possessed(stems: list[str]) -> int | None:
+    """Where the predicate begins when the clause opens with the customer's own thing ("your 10GB is live")."""
+    if stems[0] != "your":
+        return None
+    return next((k for k in range(2, min(len(stems), 5)) if stems[k] in _VERB_AFTER_POSSESSED), None)
 _ADDRESSEES = frozenset(phrase("you he she"))
 """The customer and the customer's people as the subject of a promised outcome."""
 
@@ -733,6 +742,9 @@ def _completion(stems: list[str], present: set[str], decision: Decision, data: D
     starts = [end for _, end in subjects if not (end < len(stems) and stems[end] in _TOPIC_HEADS)]
     if continued:
         starts.append(0)
+    possessed = _possessed(stems)
+    if possessed is not None:
+        starts.append(possessed)
     if len(stems) > 1 and stems[0] in _ADDRESSEES and stems[1] in _COPULA:
         starts.append(2)  # "you're all set"
         if subjects and stems[1] in _FUTURE_AUX:  # "she'll see her admin rights": the object as the outcome

@@ -107,7 +107,7 @@ def _shingles(text: str) -> set[tuple[str, ...]]:
 
 _NOTE_MARKERS: tuple[tuple[tuple[str, ...], re.Pattern[str]], ...] = (
     (("(", "["), re.compile(r"""
-        [(\[] \s* (?:note \s+ (?:to|for) \s+)? (?:agents?|ops|operations|staff|team|tier\s*\d|l[123]|support|billing
+        [(\[] \s* (?:note \s+ (?:to|for) \s+)? (?:agents?|\w*ops|operations|staff|team|tier\s*\d|l[123]|support|billing
           |finance|ar|tam|engineering|eng|legal|security|compliance|supervisor|lead|qa|devs?|admin|cs|csm|sales)
           \b [^()\[\]:\n]{0,24} :                                       # "(agent: ...", "[Note for L2: ..."
         """, re.VERBOSE | re.IGNORECASE)),

@@ -104,10 +104,13 @@ def test_a_completed_state_the_decision_does_not_produce_is_a_commitment():
     assert C in _codes("Good news, your account is up and running again.", G1_REVIEW)
     assert C in _codes("You're good to go on the Platinum queue.", G1_REVIEW)
     assert not check("Your account is still under review with a senior colleague.", G1_REVIEW).violations
+    assert C in _codes("Your new seat licence is active as of this morning.", G1_REVIEW)
+    assert not check("Your message is with a senior colleague, who will reply.", G1_REVIEW).violations
 
 
 @pytest.mark.parametrize("reply", [
     "Thanks for waiting. (Billing: goodwill ok up to 20%, don't volunteer it)",
+    "A colleague will reply. (DevOps: restart the sync worker before replying)",
     "fyi: customer is on the watch list. Hi, a colleague will review your request.",
     "// check the fraud list first\nHi, a colleague will look at this.",
     "Escalation note: VIP, skip the queue. A colleague will review your request.",
