@@ -26,7 +26,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError
 from sopilot.guard.facts import FIELDS, PRIORITIES, FieldSpec, format_fact, normalize_role
-from sopilot.guard.lexicon import load_lexicon
+from sopilot.guard.lexicon import LEXICON_FILE, cached_compile, load_lexicon
 
 from sopilot.core.errors import ConfigError
 from sopilot.core.settings import Settings
@@ -477,7 +477,16 @@ def _describe(error: Any) -> str:
 
 @functools.lru_cache(maxsize=8)
 def _load(path: str, _mtime_ns: int, _size: int) -> Policies:
+    """The compiled policy set, kept between runs by the bytes of the file and of the lexicon it names actions of."""
     source = Path(path)
+    try:
+        return cached_compile("policies", (source, LEXICON_FILE.resolve()), lambda: _build(source))
+    except OSError:
+        raise ConfigError(f"policy file {path!r} cannot be read: set SOPILOT_KNOWLEDGE_DIR to the directory "
+                          "holding policies.yaml") from None
+
+
+def _build(source: Path) -> Policies:
     try:
         raw = yaml.load(source.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
     except yaml.YAMLError as exc:
