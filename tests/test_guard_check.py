@@ -242,3 +242,10 @@ def test_composed_reply_passes_its_own_decision(decision):
     reply = compose_reply(decision)
     assert check(reply, decision).verdict == "pass", reply
     assert not re.search(r"[{}\[\]]|\bNone\b(?! of)", reply)
+
+
+def test_advice_on_what_the_customer_may_do_commits_to_nothing():
+    decision = _decide("ops.licenses")
+    advice = "If all of your licenses are in use, we suggest deactivating unused users, or we can proceed."
+    assert check(advice, decision).passed
+    assert not check("If you confirm, we will deactivate the unused users.", decision).passed
