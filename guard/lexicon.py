@@ -24,7 +24,6 @@ from typing import Any, Literal, TypeVar
 
 import snowballstemmer
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sopilot.core.errors import ConfigError
 
@@ -128,76 +127,76 @@ def phrase(text: str) -> tuple[str, ...]:
 
 # ---- the file's schema ----------------------------------------------------------------------------
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+@functools.lru_cache(maxsize=1)
+def _file_model() -> Any:
+    """The pydantic schema of lexicon.yaml, built only when the file is validated (not when a cached form is read)."""
+    from pydantic import BaseModel, ConfigDict, Field
 
+    class _Strict(BaseModel):
+        model_config = ConfigDict(extra="forbid", frozen=True)
 
-class _FrameModel(_Strict):
-    terms: list[str] = Field(min_length=1)
-    with_: list[str] | None = Field(default=None, alias="with", min_length=1)
-    not_after: list[str] = []
-    not_before: list[str] = []
-    window: int = Field(default=6, ge=1, le=20)
+    class _FrameModel(_Strict):
+        terms: list[str] = Field(min_length=1)
+        with_: list[str] | None = Field(default=None, alias="with", min_length=1)
+        not_after: list[str] = []
+        not_before: list[str] = []
+        window: int = Field(default=6, ge=1, le=20)
 
+    class _CommitmentModel(_Strict):
+        id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+        kind: Literal["refund", "credit", "waiver", "replacement", "action", "approval"]
+        sources: list[str] = Field(min_length=1)
+        frames: list[_FrameModel] = Field(min_length=1)
 
-class _CommitmentModel(_Strict):
-    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
-    kind: Literal["refund", "credit", "waiver", "replacement", "action", "approval"]
-    sources: list[str] = Field(min_length=1)
-    frames: list[_FrameModel] = Field(min_length=1)
+    class _PromiseModel(_Strict):
+        """The grammatical form of a promise, whatever its verb (single words; see lexicon.yaml `cues.promise`)."""
 
+        subjects: list[str] = Field(min_length=1)
+        markers: list[str] = Field(min_length=1)
+        openers: list[str]
+        owned: list[str]
+        determiners: list[str]
 
-class _CuesModel(_Strict):
-    negation: list[str]
-    negation_exceptions: list[str]
-    hedge: list[str]
-    offer: list[str]
-    condition: list[str]
-    offer_condition: list[str]
-    temporal: list[str]
-    review: list[str]
-    topic_heads: list[str]
-    neutral: list[str]
-    promise: _PromiseModel
+    class _CuesModel(_Strict):
+        negation: list[str]
+        negation_exceptions: list[str]
+        hedge: list[str]
+        offer: list[str]
+        condition: list[str]
+        offer_condition: list[str]
+        temporal: list[str]
+        review: list[str]
+        topic_heads: list[str]
+        neutral: list[str]
+        promise: _PromiseModel
 
+    class _LimitsModel(_Strict):
+        roles: list[str]
+        financial: list[str]
+        write_access: list[str]
+        permanent: list[str]
+        full: list[str]
+        multiples: dict[str, Decimal]
+        fact_bases: list[str]
+        duration_units: dict[str, Decimal]
+        not_duration_before: list[str]
+        plan_units: dict[str, Decimal]
+        sum_words: list[str]
 
-class _PromiseModel(_Strict):
-    """The grammatical form of a promise, whatever its verb (single words; see lexicon.yaml `cues.promise`)."""
+    class _LanguageModel(_Strict):
+        english: list[str] = Field(min_length=20)
+        other: list[str] = Field(min_length=20)
 
-    subjects: list[str] = Field(min_length=1)
-    markers: list[str] = Field(min_length=1)
-    openers: list[str]
-    owned: list[str]
-    determiners: list[str]
+    class _FileModel(_Strict):
+        version: Literal[1]
+        stem_overrides: dict[str, str] = {}
+        cues: _CuesModel
+        money_objects: list[str]
+        commitments: list[_CommitmentModel] = Field(min_length=1)
+        limits: _LimitsModel
+        language: _LanguageModel
 
-
-class _LimitsModel(_Strict):
-    roles: list[str]
-    financial: list[str]
-    write_access: list[str]
-    permanent: list[str]
-    full: list[str]
-    multiples: dict[str, Decimal]
-    fact_bases: list[str]
-    duration_units: dict[str, Decimal]
-    not_duration_before: list[str]
-    plan_units: dict[str, Decimal]
-    sum_words: list[str]
-
-
-class _LanguageModel(_Strict):
-    english: list[str] = Field(min_length=20)
-    other: list[str] = Field(min_length=20)
-
-
-class _FileModel(_Strict):
-    version: Literal[1]
-    stem_overrides: dict[str, str] = {}
-    cues: _CuesModel
-    money_objects: list[str]
-    commitments: list[_CommitmentModel] = Field(min_length=1)
-    limits: _LimitsModel
-    language: _LanguageModel
+    return _FileModel
 
 
 # ---- compiled form ---------------------------------------------------------------------------------
@@ -369,7 +368,7 @@ T = TypeVar("T")
 CACHE_DIR = Path(__file__).with_name("__pycache__")
 """Where compiled vocabularies and policy sets are kept between runs (beside the bytecode; safe to delete)."""
 _CACHE_FILES = 32
-"""At most this many cache files are kept (one per data file read): the oldest beyond it are removed."""
+"""At most this many cache files are kept (one per data file and code version): the oldest beyond it are removed."""
 
 
 def _proxy(items: dict[Any, Any]) -> MappingProxyType[Any, Any]:
@@ -411,7 +410,7 @@ def cached_compile(kind: str, sources: tuple[Path, ...], build: Callable[[], T])
         digest.update(str(source).encode())
         digest.update(source.read_bytes())
     key = digest.hexdigest()
-    name = hashlib.sha256(f"{kind}|{'|'.join(map(str, sources))}".encode()).hexdigest()[:20]
+    name = hashlib.sha256(f"{kind}|{'|'.join(map(str, sources))}|{_code_version().hex()}".encode()).hexdigest()[:20]
     file = CACHE_DIR / f"sopilot-{kind}-{name}.pickle"
     try:
         stored_key, value = pickle.loads(file.read_bytes())
@@ -468,6 +467,8 @@ def _use_overrides(overrides: dict[str, str]) -> None:
 
 def _build(source: Path) -> tuple[dict[str, str], Lexicon]:
     """The stem overrides and the compiled lexicon of `source` (validated; see `load_lexicon`)."""
+    from pydantic import ValidationError
+
     try:
         raw = yaml.load(source.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
     except OSError:
@@ -475,7 +476,7 @@ def _build(source: Path) -> tuple[dict[str, str], Lexicon]:
     except yaml.YAMLError as exc:
         raise ConfigError(f"{source.name}: not valid YAML ({str(exc).splitlines()[0]}); fix the file") from None
     try:
-        model = _FileModel.model_validate(raw)
+        model = _file_model().model_validate(raw)
     except ValidationError as exc:
         problems = "; ".join(_describe(e) for e in exc.errors()[:3])
         raise ConfigError(f"{source.name}: {problems}") from None

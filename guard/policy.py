@@ -24,7 +24,6 @@ from types import MappingProxyType
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError
 from sopilot.guard.facts import FIELDS, PRIORITIES, FieldSpec, format_fact, normalize_role
 from sopilot.guard.lexicon import LEXICON_FILE, cached_compile, load_lexicon
 
@@ -56,91 +55,88 @@ _FALSE_TEXT = {"eq": "is not", "ne": "is", "in": "is not", "not_in": "is", "lt":
 
 # ---- the YAML schema -------------------------------------------------------------------------
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class _ThresholdModel(_Strict):
-    value: Decimal
-    unit: Literal["usd", "days", "months", "percent", "hours", "count"]
-    section: str = Field(min_length=1)
-    quote: str = Field(min_length=1)
-    document: str | None = None
-    help: str = ""
-
-
-class _LeafModel(_Strict):
-    fact: str
-    op: Op
-    value: Any = None
-    threshold: str | None = None
-
-
-class _AllModel(_Strict):
-    all: list[_Condition] = Field(min_length=1)
-
-
-class _AnyModel(_Strict):
-    any: list[_Condition] = Field(min_length=1)
-
-
 def _condition_tag(value: Any) -> str:
     keys = value.keys() if isinstance(value, dict) else vars(value).keys()
     return "all" if "all" in keys else "any" if "any" in keys else "leaf"
 
 
-_Condition = Annotated[
-    Annotated[_LeafModel, Tag("leaf")] | Annotated[_AllModel, Tag("all")] | Annotated[_AnyModel, Tag("any")],
-    Discriminator(_condition_tag),
-]
-_AllModel.model_rebuild()
-_AnyModel.model_rebuild()
+@functools.lru_cache(maxsize=1)
+def _file_model() -> Any:
+    """The pydantic schema of policies.yaml, built only when a file is validated (not when a cached form is read)."""
+    from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
+    class _Strict(BaseModel):
+        model_config = ConfigDict(extra="forbid", frozen=True)
 
-class _RemunerationModel(_Strict):
-    type: RemunerationType
-    amount_of: str | None = None
-    percent: str | None = None
-    of: str | None = None
-    prorated: bool = False
-    cap: str | None = None
-    automatic: bool | None = None
+    class _ThresholdModel(_Strict):
+        value: Decimal
+        unit: Literal["usd", "days", "months", "percent", "hours", "count"]
+        section: str = Field(min_length=1)
+        quote: str = Field(min_length=1)
+        document: str | None = None
+        help: str = ""
 
+    class _LeafModel(_Strict):
+        fact: str
+        op: Op
+        value: Any = None
+        threshold: str | None = None
 
-class _GrantsModel(_Strict):
-    actions: list[str] = []
-    limits: dict[Literal["access_level", "access_hours", "role", "plan_months", "financial_access"], str] = {}
+    class _AllModel(_Strict):
+        all: list[_Condition] = Field(min_length=1)
 
+    class _AnyModel(_Strict):
+        any: list[_Condition] = Field(min_length=1)
 
-class _RuleModel(_Strict):
-    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
-    cite: str = Field(min_length=1)
-    when: _Condition
-    outcome: Outcome
-    action: str = Field(min_length=1)
-    escalate_to: str | None = None
-    sla: str | None = None
-    approval_required: bool
-    remuneration: _RemunerationModel
-    grants: _GrantsModel = _GrantsModel()
-    reply: str | None = None
-    note: str | None = None
+    _Condition = Annotated[
+        Annotated[_LeafModel, Tag("leaf")] | Annotated[_AllModel, Tag("all")] | Annotated[_AnyModel, Tag("any")],
+        Discriminator(_condition_tag),
+    ]
+    _AllModel.model_rebuild()
+    _AnyModel.model_rebuild()
 
+    class _RemunerationModel(_Strict):
+        type: RemunerationType
+        amount_of: str | None = None
+        percent: str | None = None
+        of: str | None = None
+        prorated: bool = False
+        cap: str | None = None
+        automatic: bool | None = None
 
-class _PolicyModel(_Strict):
-    title: str = Field(min_length=1)
-    cite: str = Field(min_length=1)
-    rules: list[_RuleModel] = []
-    fallback: str | None = None
+    class _GrantsModel(_Strict):
+        actions: list[str] = []
+        limits: dict[Literal["access_level", "access_hours", "role", "plan_months", "financial_access"], str] = {}
 
+    class _RuleModel(_Strict):
+        id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+        cite: str = Field(min_length=1)
+        when: _Condition
+        outcome: Outcome
+        action: str = Field(min_length=1)
+        escalate_to: str | None = None
+        sla: str | None = None
+        approval_required: bool
+        remuneration: _RemunerationModel
+        grants: _GrantsModel = _GrantsModel()
+        reply: str | None = None
+        note: str | None = None
 
-class _FileModel(_Strict):
-    version: Literal[1]
-    policy_version: str | None = Field(default=None, min_length=1)
-    effective_date: dt.date | None = None
-    document: str = Field(min_length=1)
-    thresholds: dict[str, _ThresholdModel]
-    policies: dict[str, _PolicyModel]
+    class _PolicyModel(_Strict):
+        title: str = Field(min_length=1)
+        cite: str = Field(min_length=1)
+        rules: list[_RuleModel] = []
+        fallback: str | None = None
+
+    class _FileModel(_Strict):
+        version: Literal[1]
+        policy_version: str | None = Field(default=None, min_length=1)
+        effective_date: dt.date | None = None
+        document: str = Field(min_length=1)
+        thresholds: dict[str, _ThresholdModel]
+        policies: dict[str, _PolicyModel]
+
+    return _FileModel
 
 
 # ---- the compiled form the evaluator uses ------------------------------------------------------
@@ -304,9 +300,10 @@ def _display(fact: str, value: Any) -> str:
 
 
 def _compile_condition(model: Any, thresholds: Mapping[str, Threshold]) -> Condition:
-    if isinstance(model, _AllModel):
+    kind = _condition_tag(model)  # the tag that chose the model's class
+    if kind == "all":
         return AllOf(items=tuple(_compile_condition(m, thresholds) for m in model.all))
-    if isinstance(model, _AnyModel):
+    if kind == "any":
         return AnyOf(items=tuple(_compile_condition(m, thresholds) for m in model.any))
     spec = FIELDS.get(model.fact)
     if spec is None:
@@ -362,7 +359,7 @@ def _money_fact(name: str | None, role: str) -> str | None:
     return name
 
 
-def _compile_remuneration(model: _RemunerationModel, rule: _RuleModel, condition: Condition,
+def _compile_remuneration(model: Any, rule: Any, condition: Condition,
                           thresholds: Mapping[str, Threshold]) -> RemunerationRule:
     amount_of = _money_fact(model.amount_of, "amount_of")
     of = _money_fact(model.of, "of")
@@ -404,7 +401,7 @@ def _check_reply(template: str | None) -> None:
                        f"available: {', '.join(sorted(REPLY_FIELDS))}")
 
 
-def _compile_rule(model: _RuleModel, thresholds: Mapping[str, Threshold]) -> Rule:
+def _compile_rule(model: Any, thresholds: Mapping[str, Threshold]) -> Rule:
     condition = _compile_condition(model.when, thresholds)
     if model.outcome == "escalate" and not (model.escalate_to and model.sla):
         raise _Problem("an escalate rule needs 'escalate_to' (the team) and 'sla'")
@@ -432,7 +429,7 @@ def _compile_rule(model: _RuleModel, thresholds: Mapping[str, Threshold]) -> Rul
                 limits=MappingProxyType({str(k): v for k, v in model.grants.limits.items()}))
 
 
-def _compile(model: _FileModel, source: Path) -> Policies:
+def _compile(model: Any, source: Path) -> Policies:
     thresholds: dict[str, Threshold] = {}
     for name, t in model.thresholds.items():
         where = f"thresholds.{name}"
@@ -487,6 +484,8 @@ def _load(path: str, _mtime_ns: int, _size: int) -> Policies:
 
 
 def _build(source: Path) -> Policies:
+    from pydantic import ValidationError
+
     try:
         raw = yaml.load(source.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
     except yaml.YAMLError as exc:
@@ -498,7 +497,7 @@ def _build(source: Path) -> Policies:
     if not isinstance(raw, dict):
         raise ConfigError(f"{source.name}: expected a mapping with 'version', 'document', 'thresholds' and 'policies'")
     try:
-        model = _FileModel.model_validate(raw)
+        model = _file_model().model_validate(raw)
     except ValidationError as exc:
         problems = "; ".join(_describe(e) for e in exc.errors()[:3])
         more = f" (and {exc.error_count() - 3} more)" if exc.error_count() > 3 else ""

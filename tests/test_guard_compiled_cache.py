@@ -91,3 +91,17 @@ def test_old_cache_files_are_pruned(cache_dir: Path, tmp_path: Path, monkeypatch
         data.write_text(f"a: {n}\n", encoding="utf-8")
         lexicon_module.cached_compile("test", (data,), lambda n=n: n)
     assert len(list(cache_dir.glob("sopilot-*.pickle"))) == 3
+
+
+def test_the_lexicon_schema_still_names_what_is_wrong(cache_dir: Path, tmp_path: Path) -> None:
+    """The schema is built only when a file is validated; it still refuses unknown keys and empty frames."""
+    text = lexicon_module.LEXICON_FILE.read_text(encoding="utf-8")
+    unknown = tmp_path / "unknown.yaml"
+    unknown.write_text(text.replace("cues:", "surprise: 1\ncues:", 1), encoding="utf-8")
+    with pytest.raises(ConfigError, match="surprise: unknown key"):
+        lexicon_module.load_lexicon(unknown)
+    empty = tmp_path / "empty.yaml"
+    empty.write_text(text.replace("commitments:", "commitments: []\nunused_commitments:", 1), encoding="utf-8")
+    with pytest.raises(ConfigError, match="commitments: List should have at least 1 item"):
+        lexicon_module.load_lexicon(empty)
+    assert not list(cache_dir.glob("sopilot-lexicon-*.pickle"))
