@@ -28,13 +28,12 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sopilot.guard.decide import Decision
 from sopilot.guard.internal import internal_findings
-from sopilot.guard.lexicon import Lexicon, phrase
+from sopilot.guard.lexicon import LEXICON_FILE, Lexicon, cached_compile, load_lexicon, phrase
 from sopilot.guard.normalize import Normalized
 
 from sopilot.core.errors import ConfigError
@@ -67,50 +66,56 @@ class Clause(Protocol):
 
 # ---- the data --------------------------------------------------------------------------------------
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available: the same data, read faster
 
 
-class _Allow(_Strict):
-    any_subject: list[str] = Field(min_length=1)
-    writer_only: list[str] = Field(min_length=1)
+@functools.lru_cache(maxsize=1)
+def _file_model() -> Any:
+    """The pydantic schema of deny.yaml, built only when the file is validated (not when a cached form is read)."""
+    from pydantic import BaseModel, ConfigDict, Field
 
+    class _Strict(BaseModel):
+        model_config = ConfigDict(extra="forbid", frozen=True)
 
-class _Demands(_Strict):
-    negations: list[str] = Field(min_length=1)
-    owing: list[str] = Field(min_length=1)
-    staying: list[str] = Field(min_length=1)
+    class _Allow(_Strict):
+        any_subject: list[str] = Field(min_length=1)
+        writer_only: list[str] = Field(min_length=1)
 
+    class _Demands(_Strict):
+        negations: list[str] = Field(min_length=1)
+        owing: list[str] = Field(min_length=1)
+        staying: list[str] = Field(min_length=1)
 
-class _Conditions(_Strict):
-    cues: list[str] = Field(min_length=1)
-    team: list[str] = Field(min_length=1)
-    review: list[str] = Field(min_length=1)
-    passive: list[str] = Field(min_length=1)
+    class _Conditions(_Strict):
+        cues: list[str] = Field(min_length=1)
+        team: list[str] = Field(min_length=1)
+        review: list[str] = Field(min_length=1)
+        passive: list[str] = Field(min_length=1)
 
+    class _File(_Strict):
+        version: int = Field(ge=1, le=1)
+        money_objects: list[str] = Field(min_length=1)
+        money_compounds: list[str]
+        pronouns: list[str]
+        allow: _Allow
+        writer: list[str] = Field(min_length=1)
+        customer: list[str] = Field(min_length=1)
+        future: list[str]
+        perfect: list[str]
+        result: list[str]
+        result_idioms: list[str]
+        demands: _Demands
+        conditions: _Conditions
+        time_words: dict[str, Decimal]
+        time_units: dict[str, Decimal]
+        time_prepositions: list[str] = Field(min_length=1)
+        sla_verbs: list[str] = Field(min_length=1)
+        guarantees: list[str]
+        account_objects: list[str] = Field(min_length=1)
+        completed: list[str] = Field(min_length=1)
+        pending: list[str]
 
-class _File(_Strict):
-    version: int = Field(ge=1, le=1)
-    money_objects: list[str] = Field(min_length=1)
-    money_compounds: list[str]
-    pronouns: list[str]
-    allow: _Allow
-    writer: list[str] = Field(min_length=1)
-    customer: list[str] = Field(min_length=1)
-    future: list[str]
-    perfect: list[str]
-    result: list[str]
-    result_idioms: list[str]
-    demands: _Demands
-    conditions: _Conditions
-    time_words: dict[str, Decimal]
-    time_units: dict[str, Decimal]
-    time_prepositions: list[str] = Field(min_length=1)
-    sla_verbs: list[str] = Field(min_length=1)
-    guarantees: list[str]
-    account_objects: list[str] = Field(min_length=1)
-    completed: list[str] = Field(min_length=1)
-    pending: list[str]
+    return _File
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -243,15 +248,30 @@ def _stems(items: Iterable[str]) -> frozenset[str]:
 
 @functools.lru_cache(maxsize=4)
 def load_deny(path: str | Path = DENY_FILE) -> DenyData:
-    """Load and validate guard/deny.yaml (cached).
+    """Load, validate and compile guard/deny.yaml (once per process, and kept compiled between runs).
+
+    The compiled form depends on the file, on the stems of the lexicon (guard/lexicon.yaml, whose overrides
+    change how phrases stem) and on the code, so `cached_compile` keys it by all three.
 
     Raises:
         ConfigError: the file is missing, not YAML, or breaks the schema; the message says where.
     """
     source = Path(path)
     try:
-        raw = yaml.safe_load(source.read_text(encoding="utf-8"))
-        model = _File.model_validate(raw)
+        return cached_compile("deny", (source.resolve(), LEXICON_FILE.resolve()), lambda: _build(source))
+    except OSError as exc:
+        raise ConfigError(f"{source}: cannot read the default-deny vocabulary ({exc.strerror}); restore the file "
+                          "from the repository") from None
+
+
+def _build(source: Path) -> DenyData:
+    """The validated, compiled vocabulary of `source` (see `load_deny`)."""
+    from pydantic import ValidationError
+
+    load_lexicon()  # phrases stem with the lexicon's overrides
+    try:
+        raw = yaml.load(source.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
+        model = _file_model().model_validate(raw)
     except OSError as exc:
         raise ConfigError(f"{source}: cannot read the default-deny vocabulary ({exc.strerror}); restore the file "
                           "from the repository") from None

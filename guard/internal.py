@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import yaml
-from sopilot.guard.lexicon import stems_of, tokenize
+from sopilot.guard.lexicon import LEXICON_FILE, cached_compile, load_lexicon, stems_of, tokenize
 
 Finding = tuple[str, str, str]
 SHINGLE = 6
@@ -64,10 +64,23 @@ def internal_data(knowledge_dir: str | None = None) -> tuple[frozenset[tuple[str
     the files yields nothing to compare (the other readings still apply).
     """
     root = Path(knowledge_dir) if knowledge_dir else _knowledge_dir()
+    files = sorted(root.glob("*.md"))
+    policies = root / "policies.yaml"
+    sources = (*(f.resolve() for f in files), *((policies.resolve(),) if policies.is_file() else ()),
+               LEXICON_FILE.resolve())  # the lexicon's stem overrides shape the shingles
+    return cached_compile("internal", sources, lambda: _build(files, policies))
+
+
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available: the same data, read faster
+
+
+def _build(files: list[Path], policies: Path) -> tuple[frozenset[tuple[str, ...]], frozenset[str], frozenset[str]]:
+    """Read the knowledge files (see `internal_data`): the part `cached_compile` keeps between runs."""
+    load_lexicon()  # stems with the lexicon's overrides
     shingles: set[tuple[str, ...]] = set()
     labels: set[str] = set()
     words: set[str] = set()
-    for path in sorted(root.glob("*.md")):
+    for path in files:
         text = path.read_text(encoding="utf-8", errors="replace")
         labels.update(_BOLD_LABEL.findall(text))
         words.update(_BOLD_WORD.findall(text))
@@ -77,9 +90,9 @@ def internal_data(knowledge_dir: str | None = None) -> tuple[frozenset[tuple[str
             if (label and label.group(1) in _RULE_LABELS) or match.group(0).lstrip()[:1].isdigit():
                 shingles.update(_shingles(_MARKUP.sub(" ", body)))
     public: set[tuple[str, ...]] = set()
-    policies = root / "policies.yaml"
     if policies.is_file():
-        public.update(_shingles(" ".join(_replies(yaml.safe_load(policies.read_text(encoding="utf-8"))))))
+        public.update(_shingles(" ".join(_replies(yaml.load(policies.read_text(encoding="utf-8"),
+                                                             Loader=_YAML_LOADER)))))
     return frozenset(shingles - public), frozenset(labels), frozenset(words - labels)
 
 
