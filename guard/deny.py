@@ -139,17 +139,16 @@ class Phrases:
     def spans(self, stems: list[str], start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
         """(start, end) of every phrase occurrence in `stems[start:end]`, the longest at each position, in order.
 
-        Only the positions of the first stems the clause holds are tried (`_positions`, built once a clause).
+        The occurrences in the whole list are found once per list and phrase set (`_read`), from the positions
+        of the first stems the list holds; a window is a filter of them.
         """
-        if self.firsts.isdisjoint(stems):
-            return []
-        stop = len(stems) if end is None else end
         positions, cache = _read(stems)
         full = cache.get(id(self))
         if full is None:
             full = cache[id(self)] = self._spans(stems, positions)
-        if start == 0 and stop >= len(stems):
+        if not full or (start == 0 and (end is None or end >= len(stems))):
             return full
+        stop = len(stems) if end is None else end
         return [(i, j) for i, j in full if i >= start and j <= stop]
 
     def _spans(self, stems: list[str], positions: dict[str, list[int]]) -> list[tuple[int, int]]:
@@ -217,23 +216,28 @@ class DenyData:
     account object with a completed state): a clause with none of them is skipped by one set operation."""
 
 
-_LAST: list[tuple[list[str], dict[str, list[int]], dict[int, list[tuple[int, int]]]]] = [([], {}, {})]
+_Read = tuple[list[str], dict[str, list[int]], dict[int, list[tuple[int, int]]]]
+_LAST: list[tuple[_Read, ...]] = [()]
+_KEPT = 4
+"""Lists whose reading is kept: a clause, its condition's words and a part of it are read in turn."""
 
 
 def _read(stems: list[str]) -> tuple[dict[str, list[int]], dict[int, list[tuple[int, int]]]]:
     """Where each stem stands in `stems`, and the spans each phrase set found there so far.
 
-    Kept for the last list read (a clause is read by many phrase sets, some more than once), as one tuple, so
-    that threads reading other clauses never pair a list with another list's positions.
+    Kept for the last few lists read (a clause is read by many phrase sets, some more than once), each as one
+    tuple and all of them replaced at once, so that threads reading other clauses never pair a list with
+    another list's positions.
     """
-    last, positions, spans = _LAST[0]
-    if last is stems:
-        return positions, spans
+    kept = _LAST[0]
+    for last, positions, spans in kept:
+        if last is stems:
+            return positions, spans
     positions = {}
     for i, word in enumerate(stems):
         positions.setdefault(word, []).append(i)
     spans = {}
-    _LAST[0] = (stems, positions, spans)
+    _LAST[0] = ((stems, positions, spans), *kept[:_KEPT - 1])
     return positions, spans
 
 
@@ -330,10 +334,10 @@ def _conditions(stems: list[str], data: DenyData, lexicon: Lexicon) -> list[bool
     found = []
     for _, end in data.cues.spans(stems):
         found.append(condition_hedges(stems[end:end + 12], data))
-    if not lexicon.condition.firsts.isdisjoint(stems):  # "whether", "unless", "depending on": always a hedge
-        for i, word in enumerate(stems):
-            if word in lexicon.condition.firsts and lexicon.condition.match_at(stems, i, len(stems)) >= 0 \
-                    and not data.cues.spans(stems, i, i + 1):
+    positions = _positions(stems)
+    for first in lexicon.condition.firsts.intersection(positions):  # "whether", "unless": always a hedge
+        for i in positions[first]:
+            if lexicon.condition.match_at(stems, i, len(stems)) >= 0 and not data.cues.spans(stems, i, i + 1):
                 found.append(True)
     return found
 
@@ -379,26 +383,28 @@ def _reported(stems: list[str], data: DenyData) -> bool:
 def _negated(stems: list[str], lexicon: Lexicon, stop: int | None = None) -> bool:
     """Whether a negation stands in the clause before `stop` (an idiom that commits, "won't have to pay", is none)."""
     negation = lexicon.negation
-    if negation.firsts.isdisjoint(stems):
+    positions = _positions(stems)
+    firsts = negation.firsts.intersection(positions)
+    if not firsts:
         return False
     exceptions = lexicon.negation_exceptions
     end = len(stems) if stop is None else min(stop, len(stems))
-    positions = _positions(stems)
     return any(i < end and negation.match_at(stems, i, len(stems)) >= 0
                and exceptions.match_at(stems, i, len(stems)) < 0
-               for first in negation.firsts.intersection(positions) for i in positions[first])
+               for first in firsts for i in positions[first])
 
 
 def _hedged(stems: list[str], lexicon: Lexicon, stop: int | None = None, masked: set[int] | None = None) -> bool:
     """Whether a hedge ("may", "whether", "decided by") stands in the clause before `stop`, outside `masked`."""
     hedge = lexicon.hedge
-    if hedge.firsts.isdisjoint(stems):
+    positions = _positions(stems)
+    firsts = hedge.firsts.intersection(positions)
+    if not firsts:
         return False
     end = len(stems) if stop is None else min(stop, len(stems))
-    positions = _positions(stems)
     masked = masked or set()
     return any(i < end and i not in masked and hedge.match_at(stems, i, len(stems)) >= 0
-               for first in hedge.firsts.intersection(positions) for i in positions[first])
+               for first in firsts for i in positions[first])
 
 
 _BEFORE_VERB = frozenset(phrase("i we you they he she it who that team colleague 've 'll 'm 're 's 'd will would shall "
@@ -454,7 +460,9 @@ _SKIP = frozenset(phrase("have has had 've 'll will shall would could can 'd be 
 
 def _main_verb(stems: list[str], present: set[str], data: DenyData) -> int | None:
     """Position of the verb the clause's first subject ("we", "I") or first future/perfect marker carries."""
-    starts = [i + 1 for i, word in enumerate(stems) if word in data.writer][:1]  # the word after "we"
+    positions = _positions(stems)
+    writers = data.writer.intersection(positions)
+    starts = [min(positions[word][0] for word in writers) + 1] if writers else []  # the word after "we"
     for phrases in (data.future, data.perfect):
         if not phrases.firsts.isdisjoint(present):
             starts += [end for _, end in phrases.spans(stems)][:1]  # the word after "will", "has been"
@@ -572,9 +580,10 @@ def _clause_findings(clause: Clause, text: str, decision: Decision, lexicon: Lex
     objects = not present.isdisjoint(data.account_objects.firsts)
     if objects and data.account_objects.spans(stems, 0, min(len(stems), 6)):
         state.object_sentence = clause.sentence
-    outcome = _asserts_outcome(stems, present, data)
     addressed = len(stems) > 1 and ((stems[0] in _ADDRESSEES and stems[1] in _COPULA)  # "you're all set"
                                     or _possessed(stems) is not None)  # "your 10GB is live"
+    # read only when a finding could depend on it: without money, time or an object it changes nothing
+    outcome = (money or timed or objects or continued or addressed) and _asserts_outcome(stems, present, data)
     complete = (objects or continued or addressed) and (outcome or not present.isdisjoint(data.completed.firsts))
     if not ((money and outcome) or timed or owing or complete):
         return []  # nothing this reading could find

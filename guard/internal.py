@@ -96,9 +96,15 @@ def _build(files: list[Path], policies: Path) -> tuple[frozenset[tuple[str, ...]
     return frozenset(shingles - public), frozenset(labels), frozenset(words - labels)
 
 
-@functools.lru_cache(maxsize=4)
-def _firsts(shingles: frozenset[tuple[str, ...]]) -> frozenset[str]:
-    return frozenset(shingle[0] for shingle in shingles)
+def _rule_run(stems: list[str], shingles: frozenset[tuple[str, ...]]) -> int | None:
+    """Where the first run of RUN consecutive shingles shared with the rules starts its last shingle, if any.
+
+    One flag a position (whether the shingle starting there is rule text, one set look-up of a tuple built
+    by `zip`), then one search for RUN flags in a row: no Python loop over the reply's words.
+    """
+    flags = bytes(map(shingles.__contains__, zip(*(stems[k:] for k in range(SHINGLE)), strict=False)))
+    at = flags.find(b"\x01" * RUN)
+    return None if at < 0 else at + RUN - 1
 
 
 def _replies(node: object) -> list[str]:
@@ -180,16 +186,12 @@ def internal_findings(text: str, span: Callable[[int, int], str], stems: list[st
     if shingles:
         if stems is None:
             stems = stems_of(text)
-        firsts = _firsts(shingles)
-        run = 0
-        for i in range(len(stems) - SHINGLE + 1):
-            run = run + 1 if stems[i] in firsts and tuple(stems[i:i + SHINGLE]) in shingles else 0
-            if run >= RUN:
-                tokens = tokenize(text)
-                if len(tokens) == len(stems):
-                    evidence = span(tokens[i - RUN + 1][1], tokens[i + SHINGLE - 1][2])
-                else:
-                    evidence = " ".join(stems[i - RUN + 1:i + SHINGLE])
-                found.append(("internal_leak", _MESSAGE_RULES, evidence))
-                break
+        i = _rule_run(stems, shingles)
+        if i is not None:
+            tokens = tokenize(text)
+            if len(tokens) == len(stems):
+                evidence = span(tokens[i - RUN + 1][1], tokens[i + SHINGLE - 1][2])
+            else:
+                evidence = " ".join(stems[i - RUN + 1:i + SHINGLE])
+            found.append(("internal_leak", _MESSAGE_RULES, evidence))
     return found

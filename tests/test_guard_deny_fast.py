@@ -79,3 +79,72 @@ def test_a_cached_run_loads_no_pydantic() -> None:
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, capture_output=True)  # fills the cache
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, capture_output=True, text=True).stdout
     assert out.strip() == "False"
+
+
+# ---- the per-reply fast paths, held to the slow computations they replace --------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_WORDS = st.sampled_from(["we", "'ll", "the", "$", "charg", "back", "onc", "you", "team", "approv", "who", "will",
+                          "have", "it", "today", "within", "2", "hour", "account", "is", "readi", "not", "may",
+                          "refund", "your", "fee", "been", "has", "if", "whether", "our", "bill", "payment", "plan"])
+
+
+def _slow_spans(phrases, stems: list[str], start: int, stop: int) -> list[tuple[int, int]]:
+    """Every occurrence in `stems[start:stop]`, the longest phrase at each position, by a plain scan."""
+    found = []
+    for i in range(start, stop):
+        for candidate in phrases.index.get(stems[i], ()):
+            if i + len(candidate) <= stop and tuple(stems[i:i + len(candidate)]) == candidate:
+                found.append((i, i + len(candidate)))
+                break
+    return found
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_WORDS, max_size=30), st.integers(0, 30), st.integers(0, 35))
+def test_phrase_spans_equal_a_plain_scan(stems: list[str], start: int, end: int) -> None:
+    data = deny.load_deny()
+    for name in ("money", "money_compounds", "future", "perfect", "cues", "team", "review", "account_objects"):
+        phrases = getattr(data, name)
+        full = _slow_spans(phrases, stems, 0, len(stems))
+        assert phrases.spans(stems) == full
+        assert phrases.spans(list(stems), start, end) == [(i, j) for i, j in full if i >= start and j <= end]
+
+
+def _slow_main_verb(stems: list[str], data) -> int | None:
+    starts = [i + 1 for i, word in enumerate(stems) if word in data.writer][:1]
+    for phrases in (data.future, data.perfect):
+        starts += [end for _, end in _slow_spans(phrases, stems, 0, len(stems))][:1]
+    if not starts:
+        return None
+    at = min(starts)
+    while at < len(stems) and stems[at] in deny._SKIP:
+        at += 1
+    return at if at < len(stems) else None
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_WORDS, max_size=30))
+def test_the_main_verb_equals_the_plain_scan(stems: list[str]) -> None:
+    data = deny.load_deny()
+    assert deny._main_verb(stems, set(stems), data) == _slow_main_verb(stems, data)
+
+
+def _slow_rule_run(stems: list[str], shingles: frozenset[tuple[str, ...]]) -> int | None:
+    """Where the first run of RUN shared shingles ends, word by word."""
+    run = 0
+    for i in range(len(stems) - internal.SHINGLE + 1):
+        run = run + 1 if tuple(stems[i:i + internal.SHINGLE]) in shingles else 0
+        if run >= internal.RUN:
+            return i
+    return None
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["a", "b", "c", "d"]), max_size=40))
+def test_the_rule_text_scan_equals_the_word_by_word_scan(stems: list[str]) -> None:
+    shingles = frozenset({("a",) * 6, ("a", "a", "a", "a", "a", "b"), ("a", "a", "a", "a", "b", "c"),
+                          ("a", "a", "a", "b", "c", "d"), ("a", "a", "b", "c", "d", "a"), ("b",) * 6})
+    assert internal._rule_run(stems, shingles) == _slow_rule_run(stems, shingles)
