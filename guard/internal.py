@@ -65,6 +65,8 @@ def internal_data(knowledge_dir: str | None = None) -> tuple[frozenset[tuple[str
     """
     root = Path(knowledge_dir) if knowledge_dir else _knowledge_dir()
     files = sorted(root.glob("*.md"))
+    if not files:  # nothing to compare (and nothing worth a cache file)
+        return frozenset(), frozenset(), frozenset()
     policies = root / "policies.yaml"
     sources = (*(f.resolve() for f in files), *((policies.resolve(),) if policies.is_file() else ()),
                LEXICON_FILE.resolve())  # the lexicon's stem overrides shape the shingles
