@@ -76,7 +76,8 @@ def _stray(match: re.Match[str]) -> str | tuple[str, int]:
 
 _ADJACENT_STARS = re.compile(r"\*(?<=\w\*)\*{3,5}(?=\w)")  # two bold spans that meet inside a word
 _LINK = re.compile(r"""
-    (?:!\[|\[) (?P<text>[^\[\]\n]{0,300}) \] \( (?P<url>[^()\s]{0,2000}) (?:\s+"[^"\n]{0,200}")? \)   # [text](https://x)
+    (?:!\[|\[) (?P<text>(?:[^\[\]\n]|\n(?![ \t]*\n)){0,300})   # link text, which may wrap (never across a blank line)
+    \] \( (?P<url>[^()\s]{0,2000}) (?:\s+"[^"\n]{0,200}")? \)   # [text](https://x)
     """, re.VERBOSE)
 _STRUCK_HTML = re.compile(r"""
     < (?P<tag>s|del|strike) \b [^<>]{0,300} > [^<]{0,2000}? </ (?P=tag) \s* >   # <del>not</del>: struck text is dropped

@@ -62,3 +62,9 @@ def test_normalisation_is_linear_in_memory():
     text = "We have **refunded** <b>the</b> &amp; caf\u00e9 re\u200bfund\n" * 20_000
     norm = normalize(text)
     assert len(norm.prose) < len(text) and len(norm.prose_map) == len(norm.prose)
+
+
+def test_a_markdown_link_whose_text_wraps_is_read_as_its_text():
+    wrapped = "Our terms are in [section 7 of\nthe Terms\nof Service](https://example.com/terms#cancellation)."
+    assert normalize(wrapped).prose == "Our terms are in section 7 of the Terms of Service."
+    assert "[" in normalize("a [b\n\nc](https://example.com) d").prose  # a blank line ends the link text
