@@ -31,9 +31,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import yaml
+from sopilot.guard.compiled import cached_compile, read_yaml
 from sopilot.guard.decide import Decision
 from sopilot.guard.internal import internal_findings
-from sopilot.guard.lexicon import LEXICON_FILE, Lexicon, cached_compile, load_lexicon, phrase
+from sopilot.guard.lexicon import LEXICON_FILE, Lexicon, load_lexicon, phrase
 from sopilot.guard.normalize import Normalized
 
 from sopilot.core.errors import ConfigError
@@ -65,8 +66,6 @@ class Clause(Protocol):
 
 
 # ---- the data --------------------------------------------------------------------------------------
-
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available: the same data, read faster
 
 
 @functools.lru_cache(maxsize=1)
@@ -274,7 +273,7 @@ def _build(source: Path) -> DenyData:
 
     load_lexicon()  # phrases stem with the lexicon's overrides
     try:
-        raw = yaml.load(source.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
+        raw = read_yaml(source)
         model = _file_model().model_validate(raw)
     except OSError as exc:
         raise ConfigError(f"{source}: cannot read the default-deny vocabulary ({exc.strerror}); restore the file "

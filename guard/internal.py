@@ -20,8 +20,8 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-import yaml
-from sopilot.guard.lexicon import LEXICON_FILE, cached_compile, load_lexicon, stems_of, tokenize
+from sopilot.guard.compiled import cached_compile, read_yaml
+from sopilot.guard.lexicon import LEXICON_FILE, load_lexicon, stems_of, tokenize
 
 Finding = tuple[str, str, str]
 SHINGLE = 6
@@ -73,8 +73,6 @@ def internal_data(knowledge_dir: str | None = None) -> tuple[frozenset[tuple[str
     return cached_compile("internal", sources, lambda: _build(files, policies))
 
 
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available: the same data, read faster
-
 
 def _build(files: list[Path], policies: Path) -> tuple[frozenset[tuple[str, ...]], frozenset[str], frozenset[str]]:
     """Read the knowledge files (see `internal_data`): the part `cached_compile` keeps between runs."""
@@ -93,8 +91,7 @@ def _build(files: list[Path], policies: Path) -> tuple[frozenset[tuple[str, ...]
                 shingles.update(_shingles(_MARKUP.sub(" ", body)))
     public: set[tuple[str, ...]] = set()
     if policies.is_file():
-        public.update(_shingles(" ".join(_replies(yaml.load(policies.read_text(encoding="utf-8"),
-                                                             Loader=_YAML_LOADER)))))
+        public.update(_shingles(" ".join(_replies(read_yaml(policies)))))
     return frozenset(shingles - public), frozenset(labels), frozenset(words - labels)
 
 

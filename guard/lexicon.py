@@ -10,25 +10,20 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
-import io
-import os
-import pickle
 import re
-import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 import snowballstemmer
 import yaml
+from sopilot.guard.compiled import cached_compile, read_yaml
 
 from sopilot.core.errors import ConfigError
 
 LEXICON_FILE = Path(__file__).with_name("lexicon.yaml")
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available: the same data, read faster
 MONEY_KINDS = frozenset({"refund", "credit", "waiver", "replacement"})
 GAP = "..."
 GAP_WORDS = 4
@@ -362,78 +357,6 @@ class Lexicon:
         return frozenset(c for c, kind in self.commitment_kinds.items() if kind == "action")
 
 
-# ---- the compiled-form cache ----------------------------------------------------------------------
-
-T = TypeVar("T")
-CACHE_DIR = Path(__file__).with_name("__pycache__")
-"""Where compiled vocabularies and policy sets are kept between runs (beside the bytecode; safe to delete)."""
-_CACHE_FILES = 32
-"""At most this many cache files are kept (one per data file and code version): the oldest beyond it are removed."""
-
-
-def _proxy(items: dict[Any, Any]) -> MappingProxyType[Any, Any]:
-    """A read-only mapping, rebuilt from a cache file (the compiled forms hold them; pickle cannot)."""
-    return MappingProxyType(items)
-
-
-class _Pickler(pickle.Pickler):
-    def reducer_override(self, obj: Any) -> Any:
-        if type(obj) is MappingProxyType:
-            return _proxy, (dict(obj),)
-        return NotImplemented
-
-
-@functools.lru_cache(maxsize=1)
-def _code_version() -> bytes:
-    """A digest of the code that compiles the data and defines its classes, and of the interpreter and stemmer.
-
-    The guard and core modules are read whole: a compiled form is reused only by the code that made it.
-    """
-    digest = hashlib.sha256(f"{sys.version}|{pickle.HIGHEST_PROTOCOL}|{snowballstemmer.__file__}".encode())
-    for folder in (Path(__file__).parent, Path(sys.modules[ConfigError.__module__].__file__ or "").parent):
-        for source in sorted(folder.glob("*.py")):
-            digest.update(source.name.encode())
-            digest.update(source.read_bytes())
-    return digest.digest()
-
-
-def cached_compile(kind: str, sources: tuple[Path, ...], build: Callable[[], T]) -> T:
-    """`build()`, or the form an earlier run built from the same bytes of `sources` with the same code.
-
-    Validating and compiling the YAML data costs more than the rest of a one-ticket run; its result depends
-    only on the files' bytes and the code, so it is kept in `CACHE_DIR`, keyed by the SHA-256 of both. A
-    missing, stale, corrupt or unreadable cache file is rebuilt silently (and an unwritable folder only
-    costs the rebuild). Errors in the data are never cached: `build` raises them on every run.
-    """
-    digest = hashlib.sha256(_code_version())
-    for source in sources:
-        digest.update(str(source).encode())
-        digest.update(source.read_bytes())
-    key = digest.hexdigest()
-    name = hashlib.sha256(f"{kind}|{'|'.join(map(str, sources))}|{_code_version().hex()}".encode()).hexdigest()[:20]
-    file = CACHE_DIR / f"sopilot-{kind}-{name}.pickle"
-    try:
-        stored_key, value = pickle.loads(file.read_bytes())
-        if stored_key == key:
-            return value
-    except Exception:  # noqa: BLE001 - any unreadable cache is rebuilt, never trusted
-        pass
-    value = build()
-    try:
-        buffer = io.BytesIO()
-        _Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump((key, value))
-        CACHE_DIR.mkdir(exist_ok=True)
-        partial = file.with_name(f"{file.name}.{os.getpid()}.tmp")
-        partial.write_bytes(buffer.getvalue())
-        os.replace(partial, file)  # readers see the old file or the whole new one
-        kept = sorted(CACHE_DIR.glob("sopilot-*.pickle"), key=lambda f: f.stat().st_mtime_ns, reverse=True)
-        for old in kept[_CACHE_FILES:]:
-            old.unlink(missing_ok=True)
-    except Exception:  # noqa: BLE001 - a cache that cannot be written is only a slower start
-        pass
-    return value
-
-
 def _describe(error: Any) -> str:
     loc = ".".join(str(p) for p in error["loc"])
     if error["type"] == "extra_forbidden":
@@ -470,7 +393,7 @@ def _build(source: Path) -> tuple[dict[str, str], Lexicon]:
     from pydantic import ValidationError
 
     try:
-        raw = yaml.load(source.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
+        raw = read_yaml(source)
     except OSError:
         raise ConfigError(f"lexicon file {str(source)!r} not found: restore guard/lexicon.yaml from git") from None
     except yaml.YAMLError as exc:

@@ -6,6 +6,7 @@ change an index build their own in `tmp_path`. No test talks to anything but 127
 
 from __future__ import annotations
 
+import importlib
 import os
 import socket
 from pathlib import Path
@@ -51,6 +52,14 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@pytest.fixture
+def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty folder for the guard's compiled-form cache, instead of the one beside the bytecode."""
+    folder = tmp_path / "cache"
+    monkeypatch.setattr(importlib.import_module("sopilot.guard.compiled"), "CACHE_DIR", folder)
+    return folder
 
 
 @pytest.fixture

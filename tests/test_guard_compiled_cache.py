@@ -1,4 +1,4 @@
-"""The compiled-form cache (`guard.lexicon.cached_compile`) returns what a fresh build returns, and never less.
+"""The compiled-form cache (`guard.compiled.cached_compile`) returns what a fresh build returns, and never less.
 
 A cached lexicon or policy set must equal the one validated and compiled from the YAML; a corrupt, stale or
 foreign cache file is rebuilt; an invalid data file raises on every run (its error is never cached).
@@ -17,14 +17,8 @@ from sopilot.core.errors import ConfigError
 from sopilot.core.settings import ROOT
 
 lexicon_module = importlib.import_module("sopilot.guard.lexicon")
+compiled = importlib.import_module("sopilot.guard.compiled")
 policy_module = importlib.import_module("sopilot.guard.policy")
-
-
-@pytest.fixture()
-def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "cache"
-    monkeypatch.setattr(lexicon_module, "CACHE_DIR", folder)
-    return folder
 
 
 def _fields(lexicon) -> dict:
@@ -34,9 +28,9 @@ def _fields(lexicon) -> dict:
 def test_a_cached_lexicon_equals_the_built_one(cache_dir: Path) -> None:
     source = lexicon_module.LEXICON_FILE.resolve()
     built = lexicon_module._build(source)
-    first = lexicon_module.cached_compile("lexicon", (source,), lambda: lexicon_module._build(source))
+    first = compiled.cached_compile("lexicon", (source,), lambda: lexicon_module._build(source))
     assert list(cache_dir.glob("sopilot-lexicon-*.pickle"))
-    again = lexicon_module.cached_compile("lexicon", (source,), lambda: pytest.fail("the cache was not read"))
+    again = compiled.cached_compile("lexicon", (source,), lambda: pytest.fail("the cache was not read"))
     for overrides, lexicon in (first, again):
         assert overrides == built[0]
         assert _fields(lexicon) == _fields(built[1])
@@ -48,30 +42,30 @@ def test_a_cached_policy_set_equals_the_built_one(cache_dir: Path) -> None:
     sources = (source, lexicon_module.LEXICON_FILE.resolve())
     policy_module._load.cache_clear()
     assert policy_module._load(str(source), 0, 0) == built
-    assert lexicon_module.cached_compile("policies", sources, lambda: pytest.fail("the cache was not read")) == built
+    assert compiled.cached_compile("policies", sources, lambda: pytest.fail("the cache was not read")) == built
     policy_module._load.cache_clear()
 
 
 def test_corrupt_and_stale_cache_files_are_rebuilt(cache_dir: Path, tmp_path: Path) -> None:
     data = tmp_path / "data.yaml"
     data.write_text("a: 1\n", encoding="utf-8")
-    assert lexicon_module.cached_compile("test", (data,), lambda: "first") == "first"
+    assert compiled.cached_compile("test", (data,), lambda: "first") == "first"
     (file,) = cache_dir.glob("sopilot-test-*.pickle")
     file.write_bytes(b"not a pickle")
-    assert lexicon_module.cached_compile("test", (data,), lambda: "rebuilt") == "rebuilt"
+    assert compiled.cached_compile("test", (data,), lambda: "rebuilt") == "rebuilt"
     file.write_bytes(pickle.dumps(("another key", "stale")))
-    assert lexicon_module.cached_compile("test", (data,), lambda: "fresh") == "fresh"
+    assert compiled.cached_compile("test", (data,), lambda: "fresh") == "fresh"
     data.write_text("a: 2\n", encoding="utf-8")  # the data changed: the old form is not reused
-    assert lexicon_module.cached_compile("test", (data,), lambda: "changed") == "changed"
+    assert compiled.cached_compile("test", (data,), lambda: "changed") == "changed"
 
 
 def test_an_unwritable_cache_only_costs_the_build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("x", encoding="utf-8")
-    monkeypatch.setattr(lexicon_module, "CACHE_DIR", blocker / "cache")  # a folder under a file cannot be made
+    monkeypatch.setattr(compiled, "CACHE_DIR", blocker / "cache")  # a folder under a file cannot be made
     data = tmp_path / "data.yaml"
     data.write_text("a: 1\n", encoding="utf-8")
-    assert lexicon_module.cached_compile("test", (data,), lambda: "built") == "built"
+    assert compiled.cached_compile("test", (data,), lambda: "built") == "built"
 
 
 def test_an_invalid_file_raises_on_every_run(cache_dir: Path, tmp_path: Path) -> None:
@@ -85,11 +79,11 @@ def test_an_invalid_file_raises_on_every_run(cache_dir: Path, tmp_path: Path) ->
 
 
 def test_old_cache_files_are_pruned(cache_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(lexicon_module, "_CACHE_FILES", 3)
+    monkeypatch.setattr(compiled, "_CACHE_FILES", 3)
     for n in range(6):
         data = tmp_path / f"data{n}.yaml"
         data.write_text(f"a: {n}\n", encoding="utf-8")
-        lexicon_module.cached_compile("test", (data,), lambda n=n: n)
+        compiled.cached_compile("test", (data,), lambda n=n: n)
     assert len(list(cache_dir.glob("sopilot-*.pickle"))) == 3
 
 

@@ -12,20 +12,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from sopilot.core.settings import ROOT
 
 lexicon_module = importlib.import_module("sopilot.guard.lexicon")
+compiled = importlib.import_module("sopilot.guard.compiled")
 deny = importlib.import_module("sopilot.guard.deny")
 internal = importlib.import_module("sopilot.guard.internal")
-
-
-@pytest.fixture()
-def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "cache"
-    monkeypatch.setattr(lexicon_module, "CACHE_DIR", folder)
-    return folder
 
 
 def _fields(data: object) -> dict:
