@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from sopilot.retriever.linear import LinearEntry, problems, standardised_sum
 
 from sopilot.core.errors import ConfigError
 
@@ -84,29 +85,17 @@ class Signals:
         return self.rows[rank] + (self.ranked[rank] if rank < len(self.ranked) else (0.0,) * len(RANK_SIGNALS))
 
 
-class _Entry(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    features: list[str]
-    mean: list[float]
-    scale: list[float]
-    coef: list[float]
+class _Entry(LinearEntry):
     intercept: float
-    fitted_on: list[str] = Field(min_length=1)
-    examples: int = Field(gt=0)
     oof_auc: float = Field(ge=0, le=1)
     """Out-of-fold AUC of the top hit's probability: answerable tickets against no-match ones."""
     suggested_threshold: float = Field(ge=0, le=1)
 
     @model_validator(mode="after")
-    def _shapes(self) -> _Entry:
+    def _features(self) -> _Entry:
         if self.features not in (list(FEATURES), list(FEATURES + RANK_SIGNALS)):
             raise ValueError(f"features must be {list(FEATURES)}, optionally followed by {list(RANK_SIGNALS)}, "
                              f"not {self.features}")
-        if not len(self.mean) == len(self.scale) == len(self.coef) == len(self.features):
-            raise ValueError(f"mean, scale and coef must each hold {len(self.features)} numbers")
-        if any(s <= 0 for s in self.scale):
-            raise ValueError("every scale must be greater than 0")
         return self
 
 
@@ -133,8 +122,7 @@ class Calibration:
 
     def probability(self, row: Sequence[float]) -> float:
         """P(match) for one row of `FEATURES` (followed by `RANK_SIGNALS` when the calibration weighs them)."""
-        z = self.intercept + sum(c * (x - m) / s for c, x, m, s in zip(self.coef, row[:len(self.coef)], self.mean,
-                                                                       self.scale, strict=True))
+        z = self.intercept + standardised_sum(self.coef, self.mean, self.scale, row[:len(self.coef)])
         return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z))))
 
     def probabilities(self, signals: Signals, k: int) -> list[float]:
@@ -155,8 +143,7 @@ def _read(path: Path) -> _File:
     except OSError as exc:
         raise ConfigError(f"cannot read the match calibration {path}: {exc.strerror}") from None
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise ConfigError(f"{path} is not a valid match calibration ({problems}): refit it with "
+        raise ConfigError(f"{path} is not a valid match calibration ({problems(exc)}): refit it with "
                           "`python -m sopilot.eval.calibrate`.") from None
     except ValueError as exc:
         raise ConfigError(f"{path} is not a valid match calibration (not JSON: {exc}): refit it with "

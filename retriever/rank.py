@@ -16,12 +16,12 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-import math
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from sopilot.retriever.linear import LinearEntry, problems, standardised_sum
 from sopilot.retriever.rank_features import FEATURES, Evidence, rows
 
 DEFAULT_FILE = Path(__file__).with_name("ranker.json")
@@ -32,33 +32,22 @@ class RankerWarning(UserWarning):
     """The learned ranker cannot be used: the fusion ranks instead."""
 
 
-class _Entry(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class _Entry(LinearEntry):
     features: list[str] = Field(min_length=1, max_length=MAX_FEATURES)
-    mean: list[float]
-    scale: list[float]
-    coef: list[float]
     depth: int = Field(ge=2, le=200)
     """How many SOPs of the fusion the ranker scores (and re-orders, when `reorder`)."""
     reorder: bool
     """Whether the ranker's order replaces the fusion's: true only when it beat the fusion out of fold."""
-    fitted_on: list[str] = Field(min_length=1)
-    examples: int = Field(gt=0)
     oof: dict[str, dict[str, float]] = Field(default_factory=dict)
     """Out-of-fold metrics per labelled file, ranker and fusion (as `python -m sopilot.eval.calibrate` measured)."""
 
     @model_validator(mode="after")
-    def _shapes(self) -> _Entry:
+    def _features(self) -> _Entry:
         unknown = [f for f in self.features if f not in FEATURES]
         if unknown:
             raise ValueError(f"unknown features {unknown}: use names of {list(FEATURES)}")
         if len(set(self.features)) != len(self.features):
             raise ValueError("a feature is named twice")
-        if not len(self.mean) == len(self.scale) == len(self.coef) == len(self.features):
-            raise ValueError(f"mean, scale and coef must each hold {len(self.features)} numbers")
-        if any(s <= 0 for s in self.scale) or not all(math.isfinite(v) for v in (*self.mean, *self.coef)):
-            raise ValueError("every scale must be greater than 0 and every number finite")
         return self
 
 
@@ -92,8 +81,8 @@ class Ranker:
     def score_rows(self, feature_rows: Sequence[Sequence[float]]) -> list[float]:
         """The linear score (log-odds up to a constant) of each row of `rank_features.FEATURES`."""
         columns = self._columns
-        return [sum(c * (row[i] - m) / s for i, c, m, s in zip(columns, self.coef, self.mean, self.scale,
-                                                               strict=True)) for row in feature_rows]
+        return [standardised_sum(self.coef, self.mean, self.scale, (row[i] for i in columns))
+                for row in feature_rows]
 
     def rerank(self, evidence: Evidence, order: Sequence[str]) -> tuple[list[str], dict[str, float]]:
         """The fusion's `order` with its first `depth` SOPs re-ordered (when `reorder`); the score of each of them."""
@@ -128,8 +117,7 @@ def load_ranker(model: str, path: Path | str | None = None) -> Ranker | None:
     except OSError as exc:
         why = f"cannot read the ranker {path}: {exc.strerror}"
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        why = f"{path} is not a valid ranker ({problems})"
+        why = f"{path} is not a valid ranker ({problems(exc)})"
     except ValueError as exc:
         why = f"{path} is not a valid ranker (not JSON: {exc})"
     if entry is None:
