@@ -1042,9 +1042,12 @@ def check(reply: str, decision: Decision, *, lexicon: Lexicon | None = None) -> 
         sentences: dict[int, list[_Clause]] = {}
         for clause in clauses:
             sentences.setdefault(clause.sentence, []).append(clause)
+        leaks = list(found)
+        by_clause: list[list[tuple[Code, str, str]]] = []  # what each clause added, for the default-deny reading
         leads: list[_Clause] = []
         earlier: list[Decimal] = []  # amounts promised by earlier clauses: a "further $42.50" adds to them
         for clause in clauses:
+            before = len(found)
             if leads and leads[-1].sentence != clause.sentence:
                 leads = []
             hits = _commitments(clause.stems, lexicon)
@@ -1075,7 +1078,8 @@ def check(reply: str, decision: Decision, *, lexicon: Lexicon | None = None) -> 
                 found += _clause_violations(clause, sentence, hits, text, decision, lexicon, evidence, earlier)
             if clause.conditional:
                 leads.append(clause)
-        found += deny.read(norm, text, clauses, decision, lexicon, found)  # the default-deny reading (guard/deny.py)
+            by_clause.append(found[before:])
+        found += deny.read(norm, text, clauses, decision, lexicon, leaks, by_clause)  # default-deny (guard/deny.py)
     violations = tuple(Violation(code=code, message=message, evidence=evidence)
                        for code, message, evidence in dict.fromkeys(found))
     return Verdict(verdict="blocked" if violations else "pass", violations=violations)

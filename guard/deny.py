@@ -798,23 +798,36 @@ _TOPIC_HEADS = frozenset(phrase("request queri question issu problem ticket case
 
 
 def findings(text: str, clauses: Sequence[Clause], decision: Decision, lexicon: Lexicon,
-             span: Callable[[int, int], str], data: DenyData | None = None) -> list[Finding]:
+             span: Callable[[int, int], str], data: DenyData | None = None,
+             earlier: Sequence[Sequence[Finding]] = ()) -> list[Finding]:
     """Every commitment the default-deny reading finds in the clauses of `text`, held to the decision's grant.
 
-    `span(start, end)` gives the original characters behind a span of `text` (the evidence).
+    `span(start, end)` gives the original characters behind a span of `text` (the evidence). `earlier[i]`: what
+    the commitment lexicon already found in clause `i`; a finding of the same code about the same text is not
+    repeated (compared within the clause only, so the comparison stays linear in the length of the draft).
     """
     data = data or load_deny()
     state = _State()
     found: list[Finding] = []
-    for clause in clauses:
+    for number, clause in enumerate(clauses):
         if clause.stems:
             new = []
             for part in _relative_parts(clause):
                 new += _clause_findings(part, text, decision, lexicon, data, state)
             if new:
                 evidence = span(clause.start, clause.end)[:500]
-                found += [(code, message, evidence) for code, message in dict.fromkeys(new)]
+                fresh = [(code, message, evidence) for code, message in dict.fromkeys(new)]
+                found += _unrepeated(fresh, earlier[number] if number < len(earlier) else ())
     return found
+
+
+def _unrepeated(found: Sequence[Finding], earlier: Sequence[Finding]) -> list[Finding]:
+    """The findings whose code `earlier` does not already hold for the same text (one evidence within the other)."""
+    if not earlier:
+        return list(found)
+    return [finding for finding in found if not any(
+        code == finding[0] and evidence and (evidence in finding[2] or finding[2] in evidence)
+        for code, _, evidence in earlier)]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -842,15 +855,24 @@ def _relative_parts(clause: Clause) -> list[Clause]:
     return parts
 
 
+_COMPARISONS = 100_000
+"""Most pairs of internal and leak findings compared for containment (beyond it, equal evidence only)."""
+
+
 def read(norm: Normalized, text: str, clauses: Sequence[Clause], decision: Decision, lexicon: Lexicon,
-         earlier: Sequence[Finding] = ()) -> list[Finding]:
+         leaks: Sequence[Finding] = (), earlier: Sequence[Sequence[Finding]] = ()) -> list[Finding]:
     """The default-deny findings of one draft: internal material, then the clauses' commitments.
 
-    `text` is the normalised prose the clauses were split from (reported quotations blanked). A finding of a
-    code that `earlier` (the commitment lexicon's findings) already holds for the same text is not repeated.
+    `text` is the normalised prose the clauses were split from (reported quotations blanked). `leaks`: the
+    leak findings of the whole draft; `earlier[i]`: the commitment lexicon's findings in clause `i`. A finding
+    of a code they already hold for the same text is not repeated.
     """
-    found = internal_findings(norm.prose, norm.original_span, [word for clause in clauses for word in clause.stems])
-    found += findings(text, clauses, decision, lexicon, norm.original_span)
-    return [finding for finding in found if not any(
-        code == finding[0] and evidence and (evidence in finding[2] or finding[2] in evidence)
-        for code, _, evidence in earlier)]
+    internal = internal_findings(norm.prose, norm.original_span, [word for clause in clauses for word in clause.stems])
+    if internal and leaks:
+        same = list(dict.fromkeys(leak for leak in leaks if leak[0] == "internal_leak"))
+        if len(internal) * len(same) <= _COMPARISONS:
+            internal = _unrepeated(internal, same)
+        else:  # thousands of each (a pasted dump): the same evidence only, so that time stays linear
+            written = {evidence for _, _, evidence in same}
+            internal = [finding for finding in internal if finding[2] not in written]
+    return internal + findings(text, clauses, decision, lexicon, norm.original_span, earlier=earlier)
