@@ -436,6 +436,8 @@ class _Clause:
     question: bool = False
     conditional: bool = False
     """It opens with a condition ("If approved", "Once they've verified it")."""
+    reported: bool = False
+    """It reports the customer's words ("You mentioned you'd like the $320 back"): nothing in it is promised."""
 
 
 def _clauses(text: str, lexicon: Lexicon) -> list[_Clause]:
@@ -491,7 +493,25 @@ def _clauses(text: str, lexicon: Lexicon) -> list[_Clause]:
         clause.conditional = ((first in condition.firsts and condition.match_at(clause.stems, 0, len(clause.stems))
                                >= 0) or (first in temporal.firsts
                                          and temporal.match_at(clause.stems, 0, len(clause.stems)) >= 0))
+        clause.reported = first in lexicon.reported_speakers.firsts and _reports(clause.stems, lexicon)
     return clauses
+
+
+def _reports(stems: list[str], lexicon: Lexicon) -> bool:
+    """Whether the clause opens with the customer (or their message) and a verb of saying or wanting.
+
+    "You mentioned you'd like the $320 back", "Your note says a previous agent promised you a credit": the words
+    are the customer's, reported to answer them. A clause that goes on with a relative ("..., which is now
+    refunded") adds the writer's own statement and is read as usual.
+    """
+    end = len(stems)
+    at = lexicon.reported_speakers.match_at(stems, 0, end)
+    if at < 0:
+        return False
+    while at < end and stems[at] in lexicon.reported_adverbs:
+        at += 1
+    return (at < end and lexicon.reported_verbs.match_at(stems, at, end) >= 0
+            and lexicon.reported_relatives.isdisjoint(stems))
 
 
 def _has(phrases: PhraseSet, stems: list[str], start: int = 0, end: int | None = None) -> bool:
@@ -771,12 +791,31 @@ def _money_limits(text: str, stems: list[str], grant: Grant, lexicon: Lexicon, d
         problems.append(f"the reply promises a full amount, but the decision grants {what}")
     for i in range(s, e):
         factor = lexicon.multiples.get(stems[i])
-        if factor is not None and _has(lexicon.fact_bases, stems, i + 1, min(e, i + 6)):
+        if factor is not None and _multiplies(stems, i, e, lexicon) \
+                and _has(lexicon.fact_bases, stems, i + 1, min(e, i + 6)):
             limit = grant.percent if grant.percent is not None else Decimal(100)
             if factor > limit:
                 problems.append(f"the reply promises {factor:f}% of a fee, above the {limit:f}% the decision "
                                 "grants")
     return problems
+
+
+_OF_A_BASE = frozenset({"the", "your", "a", "an", "that", "this", "what", "of", "my", "our", "their", "it", "one"})
+"""Words after a multiple that make it a multiple of a fact ("twice the fee", "half a month's fee", "a third of
+the bill")."""
+
+
+def _multiplies(stems: list[str], i: int, e: int, lexicon: Lexicon) -> bool:
+    """Whether the multiple at `i` multiplies money ("twice the fee", "$70 twice"), not how often a fact happened.
+
+    "you were charged twice for invoice 42" and "double charged" tell how the charge came about: the multiple
+    stands right after or right before the fact's own word, with no determiner to make it "twice the charge".
+    """
+    if i + 1 < e and stems[i + 1] in _OF_A_BASE:
+        return True
+    after_fact = i > 0 and (_has(lexicon.fact_bases, stems, i - 1, i) or stems[i - 1] in ("paid", "pay"))
+    before_fact = i + 1 < e and _has(lexicon.fact_bases, stems, i + 1, i + 2)
+    return not (after_fact or before_fact)
 
 
 _UNTIL = re.compile(r"""
@@ -1048,9 +1087,17 @@ def check(reply: str, decision: Decision, *, lexicon: Lexicon | None = None) -> 
         earlier: list[Decimal] = []  # amounts promised by earlier clauses: a "further $42.50" adds to them
         for clause in clauses:
             before = len(found)
+            if clause.reported:  # the customer's words, reported: nothing in the clause is promised
+                by_clause.append([])
+                continue
             if leads and leads[-1].sentence != clause.sentence:
                 leads = []
             hits = _commitments(clause.stems, lexicon)
+            if hits and clause.stems[0] in lexicon.requests.firsts:
+                asked = lexicon.requests.match_at(clause.stems, 0, len(clause.stems))
+                verb = clause.stems[asked] if 0 < asked < len(clause.stems) else None
+                hits = [hit for hit in hits if hit.start != asked and verb not in hit.frame.companion_words]
+                # "please change your password", "please reset it": the customer's to do
             if hits:
                 negations = _negations(clause.stems, lexicon)
                 if negations:

@@ -63,6 +63,9 @@ class Clause(Protocol):
     @property
     def question(self) -> bool:
         """Whether its sentence asks."""
+    @property
+    def reported(self) -> bool:
+        """Whether it reports the customer's words ("You mentioned you'd like the $320 back")."""
 
 
 # ---- the data --------------------------------------------------------------------------------------
@@ -561,6 +564,8 @@ def _clause_findings(clause: Clause, text: str, decision: Decision, lexicon: Lex
         state.money_sentence = clause.sentence
     elif not present.isdisjoint(data.pronouns) and state.money_sentence >= clause.sentence - 1:
         money = True  # "it", "that" for the charge of this sentence or the one before
+    if clause.reported:
+        return []  # the customer's words, reported (its money is still what a later "it" refers to)
     if stems[0] in data.cues.firsts and data.cues.spans(stems, 0, 1):
         if any(_conditions(stems, data, lexicon)):  # "Once the team approves it, ..." hedges the rest of the sentence
             state.hedged_sentence = clause.sentence
@@ -839,6 +844,7 @@ class _Part:
     stems: list[str]
     sentence: int
     question: bool
+    reported: bool = False
 
 
 _RELATIVES = frozenset({"who", "which"})

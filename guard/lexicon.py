@@ -152,6 +152,12 @@ def _file_model() -> Any:
         owned: list[str]
         determiners: list[str]
 
+    class _ReportedModel(_Strict):
+        speakers: list[str] = Field(min_length=1)
+        adverbs: list[str]
+        verbs: list[str] = Field(min_length=1)
+        relatives: list[str]
+
     class _CuesModel(_Strict):
         negation: list[str]
         negation_exceptions: list[str]
@@ -164,6 +170,8 @@ def _file_model() -> Any:
         topic_heads: list[str]
         neutral: list[str]
         promise: _PromiseModel
+        reported: _ReportedModel
+        requests: list[str] = Field(min_length=1)
 
     class _LimitsModel(_Strict):
         roles: list[str]
@@ -322,6 +330,15 @@ class Lexicon:
     """Predicates that give the customer something ("the $40 is yours"; stems: "is your" before no content word)."""
     determiners: frozenset[str] = frozenset()
     """Words that make an amount attributive when a content word follows it ("the $89 charge")."""
+    requests: PhraseSet = PhraseSet(by_first=MappingProxyType({}))
+    """Words that open a request to the customer ("please", "kindly"): the verb after them is the customer's."""
+    reported_speakers: PhraseSet = PhraseSet(by_first=MappingProxyType({}))
+    """The customer or their message, opening a clause that reports their words ("you", "your note")."""
+    reported_adverbs: frozenset[str] = frozenset()
+    reported_verbs: PhraseSet = PhraseSet(by_first=MappingProxyType({}))
+    """Verbs of saying or wanting after the speaker ("mentioned", "'d like", "says")."""
+    reported_relatives: frozenset[str] = frozenset()
+    """Words that continue a reported clause with the writer's own statement ("which", "who")."""
     """Idioms that neutralise their words ("get back to you" carries no money back)."""
     frames: tuple[Frame, ...]
     term_index: Mapping[str, tuple[tuple[Phrase, Frame, str | None], ...]]
@@ -459,6 +476,9 @@ def _build(source: Path) -> tuple[dict[str, str], Lexicon]:
         promise_subjects=_stem_set(cues.promise.subjects), promise_markers=_stem_set(cues.promise.markers),
         promise_openers=_stem_set(cues.promise.openers), promise_owned=_phrase_set(cues.promise.owned),
         determiners=_stem_set(cues.promise.determiners),
+        requests=_phrase_set(cues.requests), reported_speakers=_phrase_set(cues.reported.speakers),
+        reported_adverbs=_stem_set(cues.reported.adverbs),
+        reported_verbs=_phrase_set(cues.reported.verbs), reported_relatives=_stem_set(cues.reported.relatives),
         term_index=MappingProxyType({k: tuple(v) for k, v in term_index.items()}), term_words=frozenset(term_index),
         commitment_kinds=MappingProxyType(kinds),
         roles=_phrase_set(limits.roles), financial=_phrase_set(limits.financial),

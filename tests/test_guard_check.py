@@ -39,6 +39,7 @@ I1_MET = _decide("I.1", uptime_pct=99.95, qualifying_plan=True, monthly_fee=400)
 I2_ESCALATE = _decide("I.2", tenure_months=3, failed_payments=0, plan_months=3)
 I2_AUTO = _decide("I.2", tenure_months=30, failed_payments=0, plan_months=2)
 J1_TAM = _decide("J.1", account_tier="Platinum", priority="High")
+G1_REVIEW = _decide("G.1")
 K2_ESCALATE = _decide("K.2", engineer_certified=True, access="write", partner_manager_approved=True, access_hours=2)
 
 PASSING = [
@@ -129,6 +130,17 @@ PASSING = [
     P(A1_ESCALATE, "I see a charge of $420 on 3 March. I've escalated this; no money has been moved yet.",
       id="no money moved"),
     P(A1_AUTO_60, "Your $60 refund is on its way and should arrive in 3-5 business days.", id="$60 refund on its way"),
+    P(A1_AUTO_8999, "We're refunding the $89.99 you were charged twice for invoice INV-2024-0042.",
+      id="charged twice tells how the charge came about"),
+    P(A1_AUTO_8999, "We're refunding the $89.99 you were double charged.", id="double charged"),
+    P(G1_REVIEW, "A senior colleague will review your account; in the meantime, please change your password.",
+      id="a request to the customer to act"),
+    P(A1_ESCALATE, "You mentioned you'd like the $420 back. I've passed that to our Billing Specialist team.",
+      id="reported: the customer's wish"),
+    P(F2_ESCALATE, "You mentioned you want everything erased right away. Our Legal team has to review that first.",
+      id="reported: what the customer wants done"),
+    P(I2_ESCALATE, "Your note says a previous agent promised the late fee would be waived; I've asked a senior "
+      "colleague to look into it.", id="reported: the customer's message"),
 ]
 
 BLOCKED = [
@@ -202,6 +214,19 @@ BLOCKED = [
     P(A1_AUTO_60, "Your $420 refund is on its way.", ["unauthorized_refund"], id="$420 refund when $60 is allowed"),
     P(A1_ESCALATE, "I ran UPDATE invoices SET amount=0 WHERE invoice_id=42 for you.", ["internal_leak"],
       id="UPDATE statement"),
+    P(A1_AUTO_60, "We've refunded $60 twice, once for each charge.", ["unauthorized_refund"], id="$60 twice"),
+    P(A1_AUTO_60, "We'll refund you double the charge.", ["unauthorized_refund"], id="double the charge"),
+    P(G1_REVIEW, "Please allow a day, and your password will be reset by our team.", ["unauthorized_commitment"],
+      id="a request, then the writer's promise"),
+    P(A1_ESCALATE, "Please allow 5 days for your $420 refund to arrive.", ["unauthorized_refund"],
+      id="a request whose verb is not the commitment's"),
+    P(A1_ESCALATE, "As you asked, your $420 refund has been processed.", ["unauthorized_refund"],
+      id="reported only at the start of a clause: 'as you asked' is the writer's"),
+    P(A1_ESCALATE, "You asked for the $420 back, and I've refunded it.", ["unauthorized_refund"],
+      id="reported, then the writer's own promise"),
+    P(A1_ESCALATE, "You asked for a refund of $420 which has now been processed.", ["unauthorized_refund"],
+      id="reported, then a relative that states the outcome"),
+    P(A1_ESCALATE, "I said your $420 refund is done.", ["unauthorized_refund"], id="the writer reporting itself"),
     P(A1_ESCALATE, "UPDATE invoices SET …", ["internal_leak"], id="pasted UPDATE fragment"),
     P(A1_ESCALATE, "select * from invoices where invoice_id = 42 shows two charges.", ["internal_leak"],
       id="lower-case SELECT"),
