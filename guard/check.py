@@ -800,6 +800,8 @@ def _money_limits(text: str, stems: list[str], grant: Grant, lexicon: Lexicon, d
     return problems
 
 
+_HOUR_PRECISION = Decimal("0.001")
+"""Durations are compared to a thousandth of an hour (3.6 seconds): a unit in minutes is a rounded fraction."""
 _OF_A_BASE = frozenset({"the", "your", "a", "an", "that", "this", "what", "of", "my", "our", "their", "it", "one"})
 """Words after a multiple that make it a multiple of a fact ("twice the fee", "half a month's fee", "a third of
 the bill")."""
@@ -882,6 +884,7 @@ def _action_limits(commitment: str, text: str, stems: list[str], grant: Grant, l
                 problems.append(f"the reply grants access {until.group(0).strip()!r}, longer than the "
                                 f"{grant.access_hours.normalize():f} hours the decision grants")
             for hours in _quantities(_digits(text), dict(lexicon.duration_units), lexicon.not_duration_before):
+                hours = hours.quantize(_HOUR_PRECISION)  # "90 minutes" is 1.5 hours, not 1.500003
                 if hours > grant.access_hours:
                     problems.append(f"the reply grants access for {hours.normalize():f} hours, above the "
                                     f"{grant.access_hours.normalize():f} the decision grants")

@@ -40,6 +40,9 @@ I2_ESCALATE = _decide("I.2", tenure_months=3, failed_payments=0, plan_months=3)
 I2_AUTO = _decide("I.2", tenure_months=30, failed_payments=0, plan_months=2)
 J1_TAM = _decide("J.1", account_tier="Platinum", priority="High")
 G1_REVIEW = _decide("G.1")
+K2_AUTO_3 = _decide("K.2", engineer_certified=True, partner_manager_approved=True, access="read", access_hours=3)
+K2_AUTO_90_MINUTES = _decide("K.2", engineer_certified=True, partner_manager_approved=True, access="read",
+                             access_hours=1.5)
 K2_ESCALATE = _decide("K.2", engineer_certified=True, access="write", partner_manager_approved=True, access_hours=2)
 
 PASSING = [
@@ -135,6 +138,8 @@ PASSING = [
     P(A1_AUTO_8999, "We're refunding the $89.99 you were double charged.", id="double charged"),
     P(G1_REVIEW, "A senior colleague will review your account; in the meantime, please change your password.",
       id="a request to the customer to act"),
+    P(K2_AUTO_90_MINUTES, "Read-only access for 90 minutes is being set up for your engineer.",
+      id="90 minutes is exactly the 1.5 hours granted"),
     P(A1_ESCALATE, "You mentioned you'd like the $420 back. I've passed that to our Billing Specialist team.",
       id="reported: the customer's wish"),
     P(F2_ESCALATE, "You mentioned you want everything erased right away. Our Legal team has to review that first.",
@@ -214,6 +219,8 @@ BLOCKED = [
     P(A1_AUTO_60, "Your $420 refund is on its way.", ["unauthorized_refund"], id="$420 refund when $60 is allowed"),
     P(A1_ESCALATE, "I ran UPDATE invoices SET amount=0 WHERE invoice_id=42 for you.", ["internal_leak"],
       id="UPDATE statement"),
+    P(K2_AUTO_3, "We're granting your engineer 8 hours of read-only access.", ["unauthorized_commitment"],
+      id="more hours than granted, the object between verb and access"),
     P(A1_AUTO_60, "We've refunded $60 twice, once for each charge.", ["unauthorized_refund"], id="$60 twice"),
     P(A1_AUTO_60, "We'll refund you double the charge.", ["unauthorized_refund"], id="double the charge"),
     P(G1_REVIEW, "Please allow a day, and your password will be reset by our team.", ["unauthorized_commitment"],
