@@ -42,7 +42,9 @@ _INLINE_TAGS = frozenset(
     "time tt u var wbr html body head meta title style script center label button input".split())
 _TAG = re.compile(r"""
     < /? (?P<name>[A-Za-z][A-Za-z0-9]{0,10}) \b   # <b>, </strong>, <span class="x">, <br/>
-    (?: [^<>"']{0,300} | "[^"]{0,300}" | '[^']{0,300}' )*? /? >
+    (?> [^<>"']{0,300} (?: (?: "[^"]{0,300}" | '[^']{0,300}' ) [^<>"']{0,300} ){0,20} ) /? >
+    # one way only to read the attributes (runs between quoted values), and no backtracking into them: a "<a"
+    # never closed ("<a xxxxxxxx…") is given up in linear time, not tried in every split of its run
     """, re.VERBOSE)
 _ENTITY = re.compile(r"""
     & (?: \#[0-9]{1,7} | \#[xX][0-9A-Fa-f]{1,6} | [A-Za-z][A-Za-z0-9]{1,31} ) ;?   # &#36; &#x24; &nbsp &dollar;
