@@ -978,6 +978,9 @@ def _promise_form(stems: list[str], lexicon: Lexicon) -> bool:
     return any(word in subjects and not markers.isdisjoint(stems[k + 1:k + 3]) for k, word in enumerate(stems))
 
 
+_TOPIC_BEFORE = re.compile(r"\b(?:about|regarding|concerning)\s+(?:the\s+|your\s+|this\s+|that\s+)?$", re.IGNORECASE)
+
+
 def _bound_amounts(text: str, lexicon: Lexicon) -> list[Money]:
     """The amounts of a clause bound to the customer.
 
@@ -1003,6 +1006,8 @@ def _bound_amounts(text: str, lexicon: Lexicon) -> list[Money]:
         complement = _OF_BEFORE.search(readable, max(0, start - 30), start)
         if complement is not None and _has(lexicon.fact_bases, [stem(complement.group(1).lower())]):
             continue  # "your payment of $89": the amount of a known fact
+        if _TOPIC_BEFORE.search(readable, max(0, start - 24), start):
+            continue  # "the team will contact you about the $320": the amount is what they will talk about
         kept.append(money)
     return kept
 
