@@ -241,6 +241,19 @@ def _reported_quotes(text: str) -> list[tuple[int, int]]:
             if _REPORTING.search(text, max(0, m.start() - 60), m.start())]
 
 
+_ADDRESS = re.compile(r"""
+    \b (?:https?://|www\.) [^\s<>"'()\[\]]+          # https://example.com/reset_password
+    | [\w.+-]+ @ [\w-]+ (?:\.[\w-]+)+                # first_name@example.com
+    """, re.VERBOSE | re.IGNORECASE)
+
+
+def _addresses(text: str) -> list[tuple[int, int]]:
+    """Spans of web and e-mail addresses: "example.com/reset_password" names a page, it promises no reset."""
+    if "@" not in text and "://" not in text and "www." not in text.lower():
+        return []
+    return [(m.start(), m.end()) for m in _ADDRESS.finditer(text)]
+
+
 _CASE_EQUIVALENTS = str.maketrans({"\u0131": "i", "\u017f": "s"})
 """The letters outside ASCII that a case-insensitive pattern matches to an ASCII letter although `str.lower`
 keeps them ("ı" matches "i", "ſ" matches "s"; "K" lowers to "k" and "İ" changes the length). A test holds this
@@ -487,14 +500,39 @@ def _clauses(text: str, lexicon: Lexicon) -> list[_Clause]:
                     clause.question = True
             sentence += 1
     close(len(text))
-    condition, temporal = lexicon.condition, lexicon.temporal
+    condition, temporal, thanks = lexicon.condition, lexicon.temporal, lexicon.acknowledgements
+
+    def opens(stems: list[str]) -> bool:
+        first = stems[0]
+        return ((first in condition.firsts and condition.match_at(stems, 0, len(stems)) >= 0)
+                or (first in temporal.firsts and temporal.match_at(stems, 0, len(stems)) >= 0))
+
+    read: list[_Clause] = []
     for clause in clauses:
-        first = clause.stems[0]
-        clause.conditional = ((first in condition.firsts and condition.match_at(clause.stems, 0, len(clause.stems))
-                               >= 0) or (first in temporal.firsts
-                                         and temporal.match_at(clause.stems, 0, len(clause.stems)) >= 0))
-        clause.reported = first in lexicon.reported_speakers.firsts and _reports(clause.stems, lexicon)
-    return clauses
+        stems = clause.stems
+        acknowledges = stems[0] in thanks.firsts and thanks.match_at(stems, 0, len(stems)) >= 0
+        conditional = opens(stems)
+        if (conditional or acknowledges) and len(stems) <= _MAX_CLAUSE_WORDS:
+            comma = text.find(",", clause.start, clause.end)  # an opening condition or thanks ends at its comma
+            head = stems_in(words, clause.start, comma) if comma > 0 else []
+            tail = stems_in(words, comma + 1, clause.end) if head else []
+            if tail:
+                read.append(_Clause(clause.start, comma, head, clause.sentence, clause.question,
+                                    conditional=conditional, reported=acknowledges and _thanks_only(head, lexicon)))
+                clause = _Clause(comma + 1, clause.end, tail, clause.sentence, clause.question)
+                stems = tail
+                conditional, acknowledges = opens(stems), False
+        clause.conditional = conditional
+        clause.reported = ((acknowledges and _thanks_only(stems, lexicon))
+                           or (stems[0] in lexicon.reported_speakers.firsts and _reports(stems, lexicon)))
+        read.append(clause)
+    return read
+
+
+def _thanks_only(stems: list[str], lexicon: Lexicon) -> bool:
+    """Whether a clause of thanks speaks only of the customer's act (no "we", no "will" of the writer's)."""
+    return all(word == "you" or (word not in lexicon.promise_subjects and word not in lexicon.promise_markers)
+               for word in stems)
 
 
 def _reports(stems: list[str], lexicon: Lexicon) -> bool:
@@ -1073,12 +1111,15 @@ def check(reply: str, decision: Decision, *, lexicon: Lexicon | None = None) -> 
         found.append(language)
     else:
         text = norm.prose
-        quotes = _reported_quotes(text)  # someone else's words, quoted to be refused, are not promised
-        if quotes:
+        # someone else's words, quoted to be refused, are not promised; a link's words state nothing
+        blanks = sorted(_reported_quotes(text) + _addresses(text))
+        if blanks:
             pieces, position = [], 0
-            for start, end in quotes:
-                pieces += [text[position:start], " " * (end - start)]
-                position = end
+            for start, end in blanks:
+                start = max(start, position)
+                if end > start:
+                    pieces += [text[position:start], " " * (end - start)]
+                    position = end
             text = "".join(pieces) + text[position:]
         clauses = _clauses(text, lexicon)
         if norm.folded:
@@ -1101,11 +1142,10 @@ def check(reply: str, decision: Decision, *, lexicon: Lexicon | None = None) -> 
             if leads and leads[-1].sentence != clause.sentence:
                 leads = []
             hits = _commitments(clause.stems, lexicon)
-            if hits and clause.stems[0] in lexicon.requests.firsts:
-                asked = lexicon.requests.match_at(clause.stems, 0, len(clause.stems))
-                verb = clause.stems[asked] if 0 < asked < len(clause.stems) else None
+            asked = lexicon.asked(clause.stems) if hits else -1
+            if asked > 0:  # "please change your password", "and please reset it": the customer's to do
+                verb = clause.stems[asked]
                 hits = [hit for hit in hits if hit.start != asked and verb not in hit.frame.companion_words]
-                # "please change your password", "please reset it": the customer's to do
             if hits:
                 negations = _negations(clause.stems, lexicon)
                 if negations:

@@ -563,7 +563,7 @@ def _clause_findings(clause: Clause, text: str, decision: Decision, lexicon: Lex
     if money:
         state.money_sentence = clause.sentence
     elif not present.isdisjoint(data.pronouns) and state.money_sentence >= clause.sentence - 1:
-        money = True  # "it", "that" for the charge of this sentence or the one before
+        money = _refers(stems, data)  # "it", "that" for the charge of this sentence or the one before
     if clause.reported:
         return []  # the customer's words, reported (its money is still what a later "it" refers to)
     if stems[0] in data.cues.firsts and data.cues.spans(stems, 0, 1):
@@ -575,8 +575,8 @@ def _clause_findings(clause: Clause, text: str, decision: Decision, lexicon: Lex
             return []  # the condition itself ("once you confirm the digits") promises nothing
         return _clause_findings(_Part(clause.start, clause.end, stems[main:], clause.sentence, clause.question),
                                 text, decision, lexicon, data, state)
-    if clause.question or state.hedged_sentence == clause.sentence:
-        return []
+    if clause.question or state.hedged_sentence == clause.sentence or lexicon.asked(stems) > 0:
+        return []  # asked, hedged by its condition, or the customer's to do ("please avoid further exports")
     timed = not present.isdisjoint(data.time_gate) or not present.isdisjoint(data.guarantees.firsts)
     owing = not present.isdisjoint(data.demand_negations.firsts) and not (
         present.isdisjoint(data.owing.firsts) and present.isdisjoint(data.staying.firsts))
@@ -599,7 +599,7 @@ def _clause_findings(clause: Clause, text: str, decision: Decision, lexicon: Lex
         if cut < len(stems):
             stems = stems[:cut]
             present = set(stems)
-            money = money and (_money_object(stems, present, data) or not present.isdisjoint(data.pronouns))
+            money = money and (_money_object(stems, present, data) or _refers(stems, data))
     scope = _scope(stems, present, data)  # a negation or hedge after it belongs to a clause of its own
     if not lexicon.hedge.firsts.isdisjoint(present) and _hedged(stems, lexicon, scope,
                                                                  _not_hedges(stems, present, data)):
@@ -676,15 +676,23 @@ def _money_object(stems: list[str], present: set[str], data: DenyData) -> bool:
     if data.money.firsts.isdisjoint(present):
         return False
     spans = [(start, end) for start, end in data.money.spans(stems)
-             if not any(word in _TOPIC for word in stems[max(0, start - 3):start])]  # "a dispute about the bill"
+             if not any(word in _TOPIC or (word == "for" and stems[start] not in _AMOUNTS)
+                        for word in stems[max(0, start - 3):start])]  # "a dispute about the bill"
     if data.money_compounds.firsts.isdisjoint(present):
         return bool(spans)
     masked = {i for start, end in data.money_compounds.spans(stems) for i in range(start, end)}
     return any(start not in masked for start, _ in spans)
 
 
+def _refers(stems: list[str], data: DenyData) -> bool:
+    """Whether a pronoun of the clause stands for the money itself, not for the topic ("get back to you about that")."""
+    return any(word in data.pronouns and not (i and stems[i - 1] in _TOPIC) for i, word in enumerate(stems))
+
+
 _TOPIC = frozenset(phrase("about regarding concerning re over"))
-"""Words before a money object that make it the topic of something else ("your dispute about the June bill")."""
+"""Words before a money object that make it the topic of something else ("your dispute about the June bill");
+"for" too, before a money noun ("a payment plan for this invoice") but not before an amount ("has it for $20")."""
+_AMOUNTS = frozenset(phrase("$ € £ ¥ ₹ usd eur gbp jpy inr rs rupee yen dollar euro pound quid buck cent penny"))
 
 
 def _describe(decision: Decision) -> str:

@@ -9,6 +9,8 @@ Three generic readings, none a list of sentences:
   that carry the handbook's rule labels, IF / ACTION / REMUNERATION / APPROVAL, and the procedure steps),
   as stem shingles; the customer-facing reply sentences of knowledge/policies.yaml are taken out of them.
 - **Rule labels**: the handbook's upper-case rule labels, read from the knowledge files, written as labels.
+- **Policy identifiers**: the snake_case names of the policy data (rule ids, thresholds, ticket facts, action
+  ids) and of the decision's fields, as in "rule a1_auto_refund" or "tenure_months 36 > tenure_auto_months 24".
 - **Structure of a note to colleagues**: a parenthesis or line addressed to staff ("(Ops: ...)"), a code
   comment, an internal record label ("Override log:"), a policy id cited as a rule ("per I.2"), SQL clauses.
 """
@@ -32,6 +34,12 @@ _MESSAGE_RULES = "the reply reproduces the knowledge base's internal rule text, 
 _MESSAGE_LABELS = "the reply carries the handbook's internal rule labels, which must never reach a customer"
 _MESSAGE_NOTE = "the reply holds a note meant for colleagues, which must never reach a customer"
 _MESSAGE_SQL = "an SQL statement must never reach a customer"
+_MESSAGE_IDS = ("the reply names the policy's internal identifiers (rule ids, thresholds, ticket fields), which must "
+                "never reach a customer")
+_IDENTIFIER = re.compile(r"(?<![\w/.@-])[a-z][a-z0-9]*(?:_[a-z0-9]+)+(?![\w/@-]|\.\w)", re.IGNORECASE)
+"""A snake_case name standing on its own (not inside a URL, a path or an e-mail address)."""
+_DECISION_FIELDS = frozenset({"escalate_to", "approval_required", "policy_version", "reply_template"})
+"""The decision's own field names (guard/decide.py `Decision.to_json`), as a pasted decision shows them."""
 
 _BOLD_LABEL = re.compile(r"\*\*([A-Z]{2,})(?::\*\*|\*\*:)")
 _RULE_LINE = re.compile(r"^\s*(?:[-*]|\d+\.)\s+(?P<body>.+)$", re.MULTILINE)
@@ -48,6 +56,32 @@ _LABEL = re.compile(r"(?<![A-Za-z])([A-Z]{2,})\s*:")
 def _knowledge_dir() -> Path:
     from sopilot.core.settings import Settings  # settings are read once, on the first draft checked
     return Settings.from_env().knowledge_dir
+
+
+@functools.lru_cache(maxsize=4)
+def policy_identifiers(knowledge_dir: str | None = None) -> frozenset[str]:
+    """The snake_case names of the policy file (keys and values) and of the decision's fields, lower-cased."""
+    root = Path(knowledge_dir) if knowledge_dir else _knowledge_dir()
+    policies = root / "policies.yaml"
+    if not policies.is_file():
+        return _DECISION_FIELDS
+    return cached_compile("identifiers", (policies.resolve(),),
+                          lambda: _DECISION_FIELDS | frozenset(_names(read_yaml(policies))))
+
+
+def _names(node: object) -> set[str]:
+    """Every key and scalar of a YAML tree that is a snake_case name as a whole."""
+    found: set[str] = set()
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack += [*item.keys(), *item.values()]
+        elif isinstance(item, list):
+            stack += item
+        elif isinstance(item, str) and _IDENTIFIER.fullmatch(item):
+            found.add(item.lower())
+    return found
 
 
 @functools.lru_cache(maxsize=4)
@@ -170,6 +204,12 @@ def internal_findings(text: str, span: Callable[[int, int], str], stems: list[st
     if "=" in text:
         for match in _SQL.finditer(text):
             found.append(("internal_leak", _MESSAGE_SQL, span(match.start(), match.end())))
+    if "_" in text:
+        names = policy_identifiers(knowledge_dir)
+        for match in _IDENTIFIER.finditer(text):
+            if match.group(0).lower() in names:
+                found.append(("internal_leak", _MESSAGE_IDS, span(match.start(), match.end())))
+                break
     shingles, labels, rule_words = internal_data(knowledge_dir)
     if rule_words and "IF" in text:  # "IF the tenure is > 24 months AND ...": the handbook's rule notation
         for sentence in _SENTENCES.split(text):

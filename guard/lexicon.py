@@ -157,6 +157,7 @@ def _file_model() -> Any:
         adverbs: list[str]
         verbs: list[str] = Field(min_length=1)
         relatives: list[str]
+        acknowledgements: list[str]
 
     class _CuesModel(_Strict):
         negation: list[str]
@@ -172,6 +173,8 @@ def _file_model() -> Any:
         promise: _PromiseModel
         reported: _ReportedModel
         requests: list[str] = Field(min_length=1)
+        request_leads: list[str]
+        request_statements: list[str]
 
     class _LimitsModel(_Strict):
         roles: list[str]
@@ -332,12 +335,18 @@ class Lexicon:
     """Words that make an amount attributive when a content word follows it ("the $89 charge")."""
     requests: PhraseSet = PhraseSet(by_first=MappingProxyType({}))
     """Words that open a request to the customer ("please", "kindly"): the verb after them is the customer's."""
+    request_leads: frozenset[str] = frozenset()
+    """Conjunctions that may stand before the request ("and please ...")."""
+    request_statements: frozenset[str] = frozenset()
+    """Verbs after "please" that introduce the writer's own statement ("please note ...", "please allow ...")."""
     reported_speakers: PhraseSet = PhraseSet(by_first=MappingProxyType({}))
     """The customer or their message, opening a clause that reports their words ("you", "your note")."""
     reported_adverbs: frozenset[str] = frozenset()
     reported_verbs: PhraseSet = PhraseSet(by_first=MappingProxyType({}))
     """Verbs of saying or wanting after the speaker ("mentioned", "'d like", "says")."""
     reported_relatives: frozenset[str] = frozenset()
+    acknowledgements: PhraseSet = PhraseSet(by_first=MappingProxyType({}))
+    """Thanks for what the customer did ("Thanks for sending the receipt for $900"): their act, not a promise."""
     """Words that continue a reported clause with the writer's own statement ("which", "who")."""
     """Idioms that neutralise their words ("get back to you" carries no money back)."""
     frames: tuple[Frame, ...]
@@ -367,6 +376,20 @@ class Lexicon:
     money_nouns: Mapping[str, str] = dataclasses.field(default_factory=lambda: MappingProxyType({}))
     """One-word money terms → their kind ("refund" → refund), to read what an approval approves."""
     """Every stem of a commitment term or companion (to read a word disguised with letters of another script)."""
+
+    def asked(self, stems: list[str]) -> int:
+        """Where the verb stands that the clause asks the customer to do ("and please avoid ..."), or -1.
+
+        A verb that introduces the writer's own statement ("please note ...", "please allow 5 days for ...") is
+        not the customer's to do: -1.
+        """
+        at = 1 if len(stems) > 1 and stems[0] in self.request_leads else 0
+        if stems[at] not in self.requests.firsts:
+            return -1
+        verb = self.requests.match_at(stems, at, len(stems))
+        if verb < 0 or verb >= len(stems) or stems[verb] in self.request_statements:
+            return -1
+        return verb
 
     @property
     def actions(self) -> frozenset[str]:
@@ -476,9 +499,11 @@ def _build(source: Path) -> tuple[dict[str, str], Lexicon]:
         promise_subjects=_stem_set(cues.promise.subjects), promise_markers=_stem_set(cues.promise.markers),
         promise_openers=_stem_set(cues.promise.openers), promise_owned=_phrase_set(cues.promise.owned),
         determiners=_stem_set(cues.promise.determiners),
-        requests=_phrase_set(cues.requests), reported_speakers=_phrase_set(cues.reported.speakers),
+        requests=_phrase_set(cues.requests), request_leads=_stem_set(cues.request_leads),
+        request_statements=_stem_set(cues.request_statements), reported_speakers=_phrase_set(cues.reported.speakers),
         reported_adverbs=_stem_set(cues.reported.adverbs),
         reported_verbs=_phrase_set(cues.reported.verbs), reported_relatives=_stem_set(cues.reported.relatives),
+        acknowledgements=_phrase_set(cues.reported.acknowledgements),
         term_index=MappingProxyType({k: tuple(v) for k, v in term_index.items()}), term_words=frozenset(term_index),
         commitment_kinds=MappingProxyType(kinds),
         roles=_phrase_set(limits.roles), financial=_phrase_set(limits.financial),

@@ -148,6 +148,17 @@ PASSING = [
       id="reported: what the customer wants done"),
     P(I2_ESCALATE, "Your note says a previous agent promised the late fee would be waived; I've asked a senior "
       "colleague to look into it.", id="reported: the customer's message"),
+    P(F2_ESCALATE, "You've asked us to delete all of your data and close your account. Our Legal team will review it.",
+      id="reported with an auxiliary: 'you've asked'"),
+    P(I2_ESCALATE, "You'd like to pay in three instalments. Our Accounts Receivable team will get back to you "
+      "about that.", id="a pronoun after 'about' is the topic, not the money"),
+    P(I2_AUTO, "We've approved a two-month payment plan for this invoice.", id="a payment plan for an invoice"),
+    P(A1_ESCALATE, "Thanks for sending the receipt for $420. Our Billing Specialist team will review it.",
+      id="thanks for what the customer did"),
+    P(B1_ESCALATE, "We're looking into it, and please avoid further login attempts for now.",
+      id="a request after 'and please'"),
+    P(A1_ESCALATE, "You can see our policy at https://example.com/refund_issued or write to first_name@example.com.",
+      id="the words of a link or an e-mail address state nothing"),
 ]
 
 BLOCKED = [
@@ -240,6 +251,18 @@ BLOCKED = [
     P(A1_ESCALATE, "You asked for a refund of $420 which has now been processed.", ["unauthorized_refund"],
       id="reported, then a relative that states the outcome"),
     P(A1_ESCALATE, "I said your $420 refund is done.", ["unauthorized_refund"], id="the writer reporting itself"),
+    P(A1_ESCALATE, "Thanks for your patience, the $420 has been refunded.", ["unauthorized_refund"],
+      id="thanks ends at its comma: the promise after it is read"),
+    P(A1_ESCALATE, "Thanks for waiting while we refund the $420.", ["unauthorized_refund"],
+      id="thanks in which the writer promises"),
+    P(F2_ESCALATE, "After you confirm by email, everything we hold on you will be wiped.", ["unauthorized_commitment"],
+      id="a condition on the customer ends at its comma"),
+    P(A1_AUTO_60, "We've refunded the $60.\n\n[rule a1_auto_refund, cite §3 A.1]", ["internal_leak"],
+      id="a rule id of the policy data"),
+    P(I2_AUTO, "Internal check passed: tenure_months 36 > tenure_auto_months 24.", ["internal_leak"],
+      id="a ticket fact and a threshold by their names"),
+    P(A1_ESCALATE, 'Decision: {"policy": "A.1", "escalate_to": "Billing Specialist team"}', ["internal_leak"],
+      id="a pasted decision"),
     P(A1_ESCALATE, "UPDATE invoices SET …", ["internal_leak"], id="pasted UPDATE fragment"),
     P(A1_ESCALATE, "select * from invoices where invoice_id = 42 shows two charges.", ["internal_leak"],
       id="lower-case SELECT"),
