@@ -741,6 +741,8 @@ _PERIODS = re.compile(r"""
     """, re.VERBOSE | re.IGNORECASE)
 _CHAIN = re.compile(r"\s*(?:,\s*)?(?:and|plus|\+|&|,)\s*(?:another\s+|a\s+further\s+|an\s+extra\s+)?(?:usd\s*)?$",
                     re.IGNORECASE)  # "$30 and $25", "$30, $25 and $10": amounts that add up
+_PRONOUNS = frozenset({"it", "that", "this", "them"})
+"""Words that carry the granted action of the clause before into this one, to be held to its limits."""
 _ADDITIVE = frozenset({"further", "anoth", "addit", "extra", "second", "bonus", "more", "also"})
 
 
@@ -835,9 +837,31 @@ def _money_limits(text: str, stems: list[str], grant: Grant, lexicon: Lexicon, d
             if factor > limit:
                 problems.append(f"the reply promises {factor:f}% of a fee, above the {limit:f}% the decision "
                                 "grants")
+    if grant.prorated or grant.ceiling is not None:
+        problems += _counted_payments(stems, lexicon)
     return problems
 
 
+def _counted_payments(stems: list[str], lexicon: Lexicon) -> list[str]:
+    """Several of the customer's payments promised back ("your last three monthly payments", "both charges").
+
+    A count after "of" counts what the customer has ("one of the two payments"); a number after a currency
+    sign is an amount.
+    """
+    for i, word in enumerate(stems):
+        count = lexicon.counts.get(word) or (int(word) if word.isdigit() and len(word) <= 2 else 0)
+        if count < 2 or "of" in stems[max(0, i - 2):i] or (i and stems[i - 1] in ("$", "€", "£", "usd")):
+            continue
+        j = i + 1
+        while j < len(stems) and j - i <= 4 and stems[j] in lexicon.count_fillers:
+            j += 1
+        if j < len(stems) and stems[j] in _COUNTED:
+            return [f"the reply promises {count} of the customer's payments back, more than the decision grants"]
+    return []
+
+
+_COUNTED = frozenset({"payment", "charg", "invoic", "bill", "fee", "instal", "renew", "transact"})
+"""The customer's payments, as a count may name them."""
 _HOUR_PRECISION = Decimal("0.001")
 """Durations are compared to a thousandth of an hour (3.6 seconds): a unit in minutes is a rounded fraction."""
 _OF_A_BASE = frozenset({"the", "your", "a", "an", "that", "this", "what", "of", "my", "our", "their", "it", "one"})
@@ -1134,6 +1158,7 @@ def check(reply: str, decision: Decision, *, lexicon: Lexicon | None = None) -> 
         by_clause: list[list[tuple[Code, str, str]]] = []  # what each clause added, for the default-deny reading
         leads: list[_Clause] = []
         earlier: list[Decimal] = []  # amounts promised by earlier clauses: a "further $42.50" adds to them
+        granted: tuple[int, list[str]] = (-2, [])  # the granted actions of the last clause that made any
         for clause in clauses:
             before = len(found)
             if clause.reported:  # the customer's words, reported: nothing in the clause is promised
@@ -1151,6 +1176,16 @@ def check(reply: str, decision: Decision, *, lexicon: Lexicon | None = None) -> 
                 if negations:
                     hits = [hit for hit in hits if not any(i < hit.reach and not hit.start <= i < hit.end
                                                            for i in negations)]
+            if hits:
+                actions = [hit.frame.commitment for hit in hits if hit.frame.commitment in decision.grant.actions]
+                if actions:
+                    granted = (clause.sentence, actions)
+            elif (granted[1] and clause.sentence - granted[0] <= 1 and not _PRONOUNS.isdisjoint(clause.stems)
+                  and not clause.question):  # "We've set it up over 3 months instead of 2": more than granted
+                evidence = norm.original_span(clause.start, clause.end)[:500]
+                for commitment in dict.fromkeys(granted[1]):
+                    found += [("unauthorized_commitment", problem, evidence) for problem in _action_limits(
+                        commitment, text[clause.start:clause.end], clause.stems, decision.grant, lexicon)]
             if (not hits and earlier and decision.grant.money_kinds and ("$" in clause.stems or "cent" in clause.stems)
                     and any(word in _ADDITIVE or word in ("plus", "total") for word in clause.stems)
                     and _asserted(clause, leads, lexicon)):  # "..., plus another $10 for the trouble"

@@ -746,6 +746,9 @@ def _time(stems: list[str], present: set[str], decision: Decision, data: DenyDat
     if allowed or not (outcome or guaranteed):
         return []
     if decision.outcome == "automate" and not guaranteed and hours is not None:
+        if sla is not None and 0 < hours < sla and data.future.within(present, stems):  # "right away": started now
+            return [("unauthorized_commitment", f"the reply promises the granted action sooner than the decision's "
+                     f"SLA ({decision.sla})")]  # "it will be back on your card within the hour"
         return []  # the system performs the granted action; its SLA is the longest it may take (guard/DECISIONS.md)
     if decision.outcome == "automate" and guaranteed and hours is None:
         return []

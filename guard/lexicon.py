@@ -188,6 +188,8 @@ def _file_model() -> Any:
         not_duration_before: list[str]
         plan_units: dict[str, Decimal]
         sum_words: list[str]
+        counts: dict[str, int]
+        count_fillers: list[str]
 
     class _LanguageModel(_Strict):
         english: list[str] = Field(min_length=20)
@@ -366,6 +368,10 @@ class Lexicon:
     not_duration_before: frozenset[str]
     plan_units: Mapping[str, Decimal]
     sum_words: PhraseSet
+    counts: Mapping[str, int]
+    """Number words that count payments ("both", "three"): "refund your last three payments" is three of them."""
+    count_fillers: frozenset[str]
+    """Words that may stand between the count and the payment ("the last three monthly payments")."""
     english: frozenset[str]
     other_languages: frozenset[str]
     vocabulary: frozenset[str]
@@ -515,6 +521,8 @@ def _build(source: Path) -> tuple[dict[str, str], Lexicon]:
         not_duration_before=frozenset(stem(w) for w in limits.not_duration_before if " " not in w),
         plan_units=MappingProxyType({stem(k): v for k, v in limits.plan_units.items()}),
         sum_words=_phrase_set(limits.sum_words),
+        counts=MappingProxyType({stem(k): v for k, v in limits.counts.items()}),
+        count_fillers=_stem_set(limits.count_fillers),
         english=frozenset(w.lower() for w in model.language.english),
         other_languages=frozenset(w.lower() for w in model.language.other) - frozenset(
             w.lower() for w in model.language.english))
