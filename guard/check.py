@@ -1037,7 +1037,13 @@ def _promise_form(stems: list[str], lexicon: Lexicon) -> bool:
             if stop > 0 and (stop == len(stems) or stems[stop] in lexicon.english):
                 return True
     subjects, markers = lexicon.promise_subjects, lexicon.promise_markers
-    return any(word in subjects and not markers.isdisjoint(stems[k + 1:k + 3]) for k, word in enumerate(stems))
+    return any(word in subjects and not (_CUSTOMER_MARKERS if word == "you" else markers).isdisjoint(stems[k + 1:k + 3])
+               for k, word in enumerate(stems))
+
+
+_CUSTOMER_MARKERS = frozenset({"'ll", "will", "shall", "'re"})
+"""The markers that make the customer's clause a promise to them ("you'll receive $40"); "you've queried $90"
+reports what the customer did."""
 
 
 _TOPIC_BEFORE = re.compile(r"\b(?:about|regarding|concerning)\s+(?:the\s+|your\s+|this\s+|that\s+)?$", re.IGNORECASE)

@@ -165,6 +165,10 @@ PASSING = [
     P(C1_ESCALATE, "Our repair team will contact you about a paid repair within 24 hours.",
       id="a repair as the team's topic"),
     P(I2_AUTO, "Your payment plan is approved. It runs over 2 months.", id="the granted plan, restated"),
+    P(A1_ESCALATE, "The gateway shows one settled charge of $420.00 and a pending authorisation for the same amount.",
+      id="a result word before a money noun describes it"),
+    P(A1_ESCALATE, "Your last bills were $45 and $420, and the $420 one is the bill you've queried.",
+      id="what the customer has done is no promise to them"),
 ]
 
 BLOCKED = [
@@ -273,6 +277,8 @@ BLOCKED = [
       ["unauthorized_commitment"], id="a pronoun carries the granted plan to its length"),
     P(K2_AUTO_3, "We've granted read-only access for 3 hours. We won't revoke it this time.",
       ["unauthorized_commitment"], id="access that is not revoked has no time limit"),
+    P(F2_ESCALATE, "Our Legal team will handle the erasure. You have my word on that.", ["unauthorized_commitment"],
+      id="a personal guarantee"),
     P(C1_ESCALATE, "I've booked a technician visit for Thursday to fix the screen.", ["unauthorized_commitment"],
       id="a repair visit the team decides on"),
     P(C1_AUTO, "A replacement is on the way, and we'll send a technician to set it up.", ["unauthorized_commitment"],
