@@ -238,7 +238,15 @@ def _reported_quotes(text: str) -> list[tuple[int, int]]:
     if '"' not in text:
         return []
     return [(m.start(), m.end()) for m in _QUOTE.finditer(text)
-            if _REPORTING.search(text, max(0, m.start() - 60), m.start())]
+            if _REPORTING.search(text, max(0, m.start() - 60), m.start())
+            and not _SELF_REPORT.search(text, max(0, m.start() - 60), m.start())]
+
+
+_SELF_REPORT = re.compile(r"""
+    \b (?:i|we|my|our) \s+ (?:[a-z']+ \s+){0,2}? (?:said|say|wrote|write|mentioned|told|stated|promised|confirmed
+      |message|note|email|reply|letter) \b
+    """, re.VERBOSE | re.IGNORECASE)
+"""The writer quoting itself ("As I said in my last message: \"...\""): its own words, read as a promise."""
 
 
 _ADDRESS = re.compile(r"""
@@ -435,6 +443,8 @@ _SPLIT_ANY_CASE = re.compile(_SPLIT_SOURCE, re.VERBOSE | re.IGNORECASE)
 """The same, for a text whose lower-case form changes its length."""
 _SENTENCE_SPLITS = frozenset({"sentence", "newline"})
 _MAX_CLAUSE_WORDS = 80
+_LEADING_CONJUNCTIONS = frozenset({"and", "but", "so", "then", "yet", "or"})
+"""A conjunction that opens a clause joins it to the one before; the clause itself begins after it."""
 _LABEL_WORDS = 3
 """A colon after at most this many words ends a label ("Refund issued: $25 ..."), not a clause."""
 
@@ -467,6 +477,8 @@ def _clauses(text: str, lexicon: Lexicon) -> list[_Clause]:
 
     def close(end: int) -> None:
         stems = stems_in(words, start, end)
+        if len(stems) > 1 and stems[0] in _LEADING_CONJUNCTIONS:
+            del stems[0]  # "and your issue is fixed" is read as "your issue is fixed"
         if len(stems) <= _MAX_CLAUSE_WORDS:
             if stems:
                 clauses.append(_Clause(start, end, stems, sentence))

@@ -169,6 +169,10 @@ PASSING = [
       id="a result word before a money noun describes it"),
     P(A1_ESCALATE, "Your last bills were $45 and $420, and the $420 one is the bill you've queried.",
       id="what the customer has done is no promise to them"),
+    P(J1_TAM, "Your TAM has been alerted by SMS and will acknowledge within 15 minutes.",
+      id="telling the team is a hand-over"),
+    P(J1_TAM, "I've routed your ticket to the Technical Account Manager assigned to your account.",
+      id="the TAM who is assigned already"),
 ]
 
 BLOCKED = [
@@ -277,6 +281,12 @@ BLOCKED = [
       ["unauthorized_commitment"], id="a pronoun carries the granted plan to its length"),
     P(K2_AUTO_3, "We've granted read-only access for 3 hours. We won't revoke it this time.",
       ["unauthorized_commitment"], id="access that is not revoked has no time limit"),
+    P(C1_ESCALATE, 'As I said in my last message: "your replacement ships today."', ["unauthorized_refund"],
+      id="the writer quoting itself"),
+    P(J1_TAM, "We've escalated it, and your issue is fixed.", ["unauthorized_commitment"],
+      id="a clause after 'and' is read on its own"),
+    P(_decide("J.1", account_tier="Standard", priority="High"), "Your new dedicated account manager is Priya.",
+      ["unauthorized_commitment"], id="an account manager the decision does not assign"),
     P(F2_ESCALATE, "Our Legal team will handle the erasure. You have my word on that.", ["unauthorized_commitment"],
       id="a personal guarantee"),
     P(C1_ESCALATE, "I've booked a technician visit for Thursday to fix the screen.", ["unauthorized_commitment"],
