@@ -461,6 +461,8 @@ class _Clause:
     """It opens with a condition ("If approved", "Once they've verified it")."""
     reported: bool = False
     """It reports the customer's words ("You mentioned you'd like the $320 back"): nothing in it is promised."""
+    joined: bool = False
+    """It opened with a conjunction ("... and the $240 returned to you"), which is not among its stems."""
 
 
 def _clauses(text: str, lexicon: Lexicon) -> list[_Clause]:
@@ -477,11 +479,12 @@ def _clauses(text: str, lexicon: Lexicon) -> list[_Clause]:
 
     def close(end: int) -> None:
         stems = stems_in(words, start, end)
-        if len(stems) > 1 and stems[0] in _LEADING_CONJUNCTIONS:
+        joined = len(stems) > 1 and stems[0] in _LEADING_CONJUNCTIONS
+        if joined:
             del stems[0]  # "and your issue is fixed" is read as "your issue is fixed"
         if len(stems) <= _MAX_CLAUSE_WORDS:
             if stems:
-                clauses.append(_Clause(start, end, stems, sentence))
+                clauses.append(_Clause(start, end, stems, sentence, joined=joined))
             return
         for chunk in range(0, len(stems), _MAX_CLAUSE_WORDS):  # a run-on text is read in bounded pieces
             clauses.append(_Clause(start, end, stems[chunk:chunk + _MAX_CLAUSE_WORDS], sentence))
@@ -536,7 +539,12 @@ def _clauses(text: str, lexicon: Lexicon) -> list[_Clause]:
                 conditional, acknowledges = opens(stems), False
         clause.conditional = conditional
         clause.reported = ((acknowledges and _thanks_only(stems, lexicon))
-                           or (stems[0] in lexicon.reported_speakers.firsts and _reports(stems, lexicon)))
+                           or (stems[0] in lexicon.reported_speakers.firsts and _reports(stems, lexicon))
+                           or _third_party_reports(stems, lexicon)
+                           or (clause.joined and bool(read) and read[-1].reported
+                               and read[-1].sentence == clause.sentence
+                               and lexicon.promise_subjects.isdisjoint(set(stems) - {"you"})))
+        # "you want the plan cancelled and the $240 returned to you": the customer's wish goes on after "and"
         read.append(clause)
     return read
 
@@ -564,6 +572,14 @@ def _reports(stems: list[str], lexicon: Lexicon) -> bool:
             and lexicon.reported_relatives.isdisjoint(stems))
 
 
+def _third_party_reports(stems: list[str], lexicon: Lexicon) -> bool:
+    """Whether the clause opens with someone of the customer's and a verb of saying ("Your partner engineer asked")."""
+    if stems[0] != "your" or not lexicon.reported_relatives.isdisjoint(stems):
+        return False
+    return any(lexicon.third_party_verbs.match_at(stems, at, len(stems)) >= 0
+               for at in range(2, min(4, len(stems))) if stems[at] in lexicon.third_party_verbs.firsts)
+
+
 def _has(phrases: PhraseSet, stems: list[str], start: int = 0, end: int | None = None) -> bool:
     return phrases.found(stems, start, len(stems) if end is None else end)
 
@@ -588,7 +604,7 @@ def _asserted(clause: _Clause, leads: list[_Clause], lexicon: Lexicon) -> bool:
     """Whether the clause asserts or promises (not negated, hedged, conditional on review, or asked)."""
     stems = clause.stems
     e = len(stems)
-    if clause.question:
+    if clause.question or stems[0] in _NOT_YET:  # "Before any account is created, ...": not done, not promised
         return False
     hedge = lexicon.hedge
     if not hedge.firsts.isdisjoint(stems):
@@ -608,8 +624,8 @@ def _asserted(clause: _Clause, leads: list[_Clause], lexicon: Lexicon) -> bool:
                 if offer and stems[i] in ("would", "like"):
                     continue
                 return False
-    spans = [c.stems for c in leads] + [stems]
-    for part in spans:
+    spans = [c.stems for c in leads if c.stems[0] not in _NOT_YET] + [stems]  # "Before it's reviewed, we'll refund
+    for part in spans:                                                      # it" promises the refund anyway
         if _has(lexicon.condition, part) and not _has(lexicon.offer_condition, part):
             return False
     temporal = any(_has(lexicon.temporal, part) for part in spans)
@@ -753,6 +769,8 @@ _PERIODS = re.compile(r"""
     """, re.VERBOSE | re.IGNORECASE)
 _CHAIN = re.compile(r"\s*(?:,\s*)?(?:and|plus|\+|&|,)\s*(?:another\s+|a\s+further\s+|an\s+extra\s+)?(?:usd\s*)?$",
                     re.IGNORECASE)  # "$30 and $25", "$30, $25 and $10": amounts that add up
+_NOT_YET = frozenset({"befor", "until", "till", "prior"})
+"""Words after which a commitment is what has not happened yet ("... before any access is set up")."""
 _PRONOUNS = frozenset({"it", "that", "this", "them"})
 """Words that carry the granted action of the clause before into this one, to be held to its limits."""
 _ADDITIVE = frozenset({"further", "anoth", "addit", "extra", "second", "bonus", "more", "also"})
@@ -830,6 +848,13 @@ def _money_limits(text: str, stems: list[str], grant: Grant, lexicon: Lexicon, d
         limit = grant.percent if grant.percent is not None else Decimal(100)
         if percent > limit or (grant.prorated and percent >= 100):
             problems.append(f"the reply names {percent:f}%, above the {limit:f}% the decision grants")
+    if grant.remuneration == "refund" and grant.percent is None and not grant.prorated:
+        for match in _PERCENT.finditer(readable):  # "and a 10% credit on your next bill": not the refund granted
+            if 0 < Decimal(match.group(1)) < 100 and not _PERCENT_CONTEXT.search(
+                    readable[max(0, match.start() - 30):match.start()]):
+                problems.append(f"the reply promises a {match.group(1)}% credit, but the decision grants a refund "
+                                "of an amount")
+                break
     periods = [int(m["n"]) for m in _PERIODS.finditer(readable) if int(m["n"]) > 1]
     if periods:  # "10% for each of the last 6 months" is 60% of one month's fee
         for match in _PERCENT.finditer(readable):
@@ -861,7 +886,8 @@ def _counted_payments(stems: list[str], lexicon: Lexicon) -> list[str]:
     sign is an amount.
     """
     for i, word in enumerate(stems):
-        count = lexicon.counts.get(word) or (int(word) if word.isdigit() and len(word) <= 2 else 0)
+        count = lexicon.counts.get(word) or (int(word) if word.isdigit() and len(word) <= 2 and word[0] != "0"
+                                             and not (i and stems[i - 1].isdigit()) else 0)  # not "2024-05-03"
         if count < 2 or "of" in stems[max(0, i - 2):i] or (i and stems[i - 1] in ("$", "€", "£", "usd")):
             continue
         j = i + 1
@@ -1029,6 +1055,7 @@ _CURRENCY_WORDS = frozenset({"$", "€", "£", "¥", "₹", "usd", "eur", "gbp",
 """Stems without which a clause names no amount (digits alone are no money)."""
 _WORD_BEFORE = re.compile(r"([A-Za-z]+|\d+)[\s(]*$")
 _OF_BEFORE = re.compile(r"([A-Za-z]+)\s+of\s*$")
+_OF_AFTER = re.compile(r"[ \t]+(?:worth[ \t]+)?of[ \t]+((?:[A-Za-z]+[ \t]+){0,2}[A-Za-z]+)")
 _WORD_AFTER = re.compile(r"[ \t]*([A-Za-z]+)")
 
 
@@ -1088,6 +1115,10 @@ def _bound_amounts(text: str, lexicon: Lexicon) -> list[Money]:
             continue  # "your payment of $89": the amount of a known fact
         if _TOPIC_BEFORE.search(readable, max(0, start - 24), start):
             continue  # "the team will contact you about the $320": the amount is what they will talk about
+        measured = _OF_AFTER.match(readable, end)
+        if measured is not None and any(_has(lexicon.fact_bases, [stem(word.lower())])
+                                        for word in measured.group(1).split()):
+            continue  # "roughly €30,000 of client invoices": the size of a fact, not money given
         kept.append(money)
     return kept
 
@@ -1189,6 +1220,9 @@ def check(reply: str, decision: Decision, *, lexicon: Lexicon | None = None) -> 
             if asked > 0:  # "please change your password", "and please reset it": the customer's to do
                 verb = clause.stems[asked]
                 hits = [hit for hit in hits if hit.start != asked and verb not in hit.frame.companion_words]
+            if hits and not _NOT_YET.isdisjoint(clause.stems):  # "a senior agent will review it before any access
+                cut = next(i for i, word in enumerate(clause.stems) if word in _NOT_YET)  # is set up"
+                hits = [hit for hit in hits if hit.start < cut] if cut else hits
             if hits:
                 negations = _negations(clause.stems, lexicon)
                 if negations:
@@ -1216,7 +1250,8 @@ def check(reply: str, decision: Decision, *, lexicon: Lexicon | None = None) -> 
                     and _asserted(clause, leads, lexicon)):
                 found += _bound_money(text[clause.start:clause.end], clause, decision, lexicon, earlier,
                                       norm.original_span(clause.start, clause.end)[:500])
-            if hits and (_asserted(clause, leads, lexicon) or deny.unconditional(clause, leads, lexicon)):
+            if hits and (_asserted(clause, leads, lexicon) or (clause.stems[0] not in _NOT_YET
+                                                               and deny.unconditional(clause, leads, lexicon))):
                 stop = clause.end
                 while stop < len(text) and text[stop] in ".!?\"')]":
                     stop += 1

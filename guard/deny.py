@@ -104,6 +104,7 @@ def _file_model() -> Any:
         customer: list[str] = Field(min_length=1)
         future: list[str]
         perfect: list[str]
+        perfect_idioms: list[str]
         result: list[str]
         result_idioms: list[str]
         demands: _Demands
@@ -113,6 +114,7 @@ def _file_model() -> Any:
         time_prepositions: list[str] = Field(min_length=1)
         sla_verbs: list[str] = Field(min_length=1)
         guarantees: list[str]
+        guarantors: list[str]
         account_objects: list[str] = Field(min_length=1)
         completed: list[str] = Field(min_length=1)
         pending: list[str]
@@ -193,6 +195,7 @@ class DenyData:
     customer: frozenset[str]
     future: Phrases
     perfect: Phrases
+    perfect_idioms: Phrases
     result: Phrases
     result_idioms: Phrases
     demand_negations: Phrases
@@ -208,6 +211,8 @@ class DenyData:
     time_prepositions: Phrases
     sla_verbs: Phrases
     guarantees: Phrases
+    guarantors: frozenset[str]
+    """Documents whose own guarantee a reply may describe ("the SLA promises 99.9% uptime")."""
     account_objects: Phrases
     completed: Phrases
     pending: Phrases
@@ -293,7 +298,8 @@ def _build(source: Path) -> DenyData:
         pronouns=_stems(model.pronouns),
         allow=Phrases.of(model.allow.any_subject), writer_only=Phrases.of(model.allow.writer_only),
         writer=_stems(model.writer), customer=_stems(model.customer), future=Phrases.of(model.future),
-        perfect=Phrases.of(model.perfect), result=Phrases.of(model.result),
+        perfect=Phrases.of(model.perfect), perfect_idioms=Phrases.of(model.perfect_idioms),
+        result=Phrases.of(model.result),
         result_idioms=Phrases.of(model.result_idioms),
         demand_negations=Phrases.of(model.demands.negations), owing=Phrases.of(model.demands.owing),
         staying=Phrases.of(model.demands.staying), cues=Phrases.of(model.conditions.cues),
@@ -302,7 +308,8 @@ def _build(source: Path) -> DenyData:
         time_word_phrases=Phrases.of(model.time_words), time_units={phrase(k)[0]: v for k, v in
                                                                     model.time_units.items()},
         time_prepositions=Phrases.of(model.time_prepositions), sla_verbs=Phrases.of(model.sla_verbs),
-        guarantees=Phrases.of(model.guarantees), account_objects=Phrases.of(model.account_objects),
+        guarantees=Phrases.of(model.guarantees), guarantors=_stems(model.guarantors),
+        account_objects=Phrases.of(model.account_objects),
         completed=Phrases.of(model.completed), pending=Phrases.of(model.pending))
     time_gate = frozenset(words[-1] for words in time_words) | frozenset(data.time_units)
     words = (data.money.firsts | data.owing.firsts | data.staying.firsts | time_gate | data.guarantees.firsts)
@@ -460,14 +467,24 @@ _SKIP = frozenset(phrase("have has had 've 'll will shall would could can 'd be 
 """Auxiliaries and adverbs between a subject or a marker and the verb it carries."""
 
 
+def _perfect(stems: list[str], data: DenyData, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+    """The perfect markers of the clause ("has been", "is now"), without the idioms of "now" ("for now")."""
+    found = data.perfect.spans(stems, start, len(stems) if end is None else end)
+    if not found or "now" not in stems:
+        return found
+    idle = {i for a, b in data.perfect_idioms.spans(stems) for i in range(a, b)}
+    return [(a, b) for a, b in found if not (b - a == 1 and stems[a] == "now" and a in idle)]
+
+
 def _main_verb(stems: list[str], present: set[str], data: DenyData) -> int | None:
     """Position of the verb the clause's first subject ("we", "I") or first future/perfect marker carries."""
     positions = _positions(stems)
     writers = data.writer.intersection(positions)
     starts = [min(positions[word][0] for word in writers) + 1] if writers else []  # the word after "we"
-    for phrases in (data.future, data.perfect):
-        if not phrases.firsts.isdisjoint(present):
-            starts += [end for _, end in phrases.spans(stems)][:1]  # the word after "will", "has been"
+    if not data.future.firsts.isdisjoint(present):
+        starts += [end for _, end in data.future.spans(stems)][:1]  # the word after "will"
+    if not data.perfect.firsts.isdisjoint(present):
+        starts += [end for _, end in _perfect(stems, data)][:1]  # the word after "has been"
     if not starts:
         return None
     at = min(starts)
@@ -478,7 +495,8 @@ def _main_verb(stems: list[str], present: set[str], data: DenyData) -> int | Non
 
 def _asserts_outcome(stems: list[str], present: set[str], data: DenyData) -> bool:
     """A mark that the clause states an outcome (the writer acting, future, perfect, a result particle)."""
-    if not present.isdisjoint(data.writer) or data.future.within(present, stems) or data.perfect.within(present, stems):
+    if not present.isdisjoint(data.writer) or data.future.within(present, stems) or (
+            not data.perfect.firsts.isdisjoint(present) and _perfect(stems, data)):
         return True
     if data.result.firsts.isdisjoint(present):
         return False
@@ -735,7 +753,9 @@ def _time(stems: list[str], present: set[str], decision: Decision, data: DenyDat
           outcome: bool) -> list[tuple[str, str]]:
     """A time frame shorter than the SLA, or a dated or guaranteed outcome the decision does not produce."""
     hours = None if present.isdisjoint(data.time_gate) else _times(stems, data)
-    guaranteed = data.guarantees.within(present, stems)
+    guaranteed = data.guarantees.within(present, stems) and not any(
+        word in data.guarantors for start, _ in data.guarantees.spans(stems)
+        for word in stems[max(0, start - 3):start])  # "the SLA promises 99.9% uptime" describes the contract
     if hours is None and not guaranteed:
         return []
     sla = _sla_hours(decision.sla, data)
@@ -797,8 +817,8 @@ def _completion(stems: list[str], present: set[str], decision: Decision, data: D
                      f"({_describe(decision)}) leaves to a person or team")]
     for at in starts:
         window = (at, min(len(stems), at + _PREDICATE))
-        done = data.completed.spans(stems, *window) or data.future.spans(stems, *window) or data.perfect.spans(
-            stems, *window)
+        done = data.completed.spans(stems, *window) or data.future.spans(stems, *window) or _perfect(
+            stems, data, *window)
         if done and not data.pending.spans(stems, at, min(len(stems), done[0][1] + 3)):
             return [("unauthorized_commitment", f"the reply states as done or settled what the decision "
                      f"({_describe(decision)}) leaves to a person or team")]
@@ -810,7 +830,7 @@ _PREDICATE = 12
 UTC, has been confirmed")."""
 _TOPIC_HEADS = frozenset(phrase("request queri question issu problem ticket case process polici form status page "
                                 "option procedur workflow team inquiri enquiri rule term threshold claim histori "
-                                "concern detail manag holder owner number id name email execut"))
+                                "concern detail manag holder owner number id name email execut protect offic"))
 """Words after an account object that make it the topic of another noun ("your access request")."""
 
 

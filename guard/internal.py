@@ -166,6 +166,11 @@ _NOTE_MARKERS: tuple[tuple[tuple[str, ...], re.Pattern[str]], ...] = (
     (("//", "#todo", "# todo", "#note", "# note", "#internal", "# internal", "##"), re.compile(
         r"(?:^|(?<=\n)) [ \t]* (?://|\#\#?[ \t]*(?:todo|note|internal)) [ \t]* \S",
         re.VERBOSE | re.IGNORECASE | re.MULTILINE)),                       # "// TODO: ...", "# note: ..."
+    (("confidential", "internal", "internally"), re.compile(r"""
+        \b (?:confidential|internal|internal-only|staff-only) \s+ (?:[a-z-]+ \s+)? (?:checklist|process|procedure
+          |steps|runbook|playbook|guidance|notes?|workflow|criteria|scoring|escalation \s+ path|instructions)\b
+        | \b (?:internally|staff \s+ only) \s* [:\-—–]                  # "their confidential checklist:"
+        """, re.VERBOSE | re.IGNORECASE)),
     (("fyi",), re.compile(r"(?:^|(?<=[\n.!?])) \s* fyi \s* [-—–:,]", re.VERBOSE | re.IGNORECASE)),  # "fyi - legal hold"
     (("log:", "log :", "assessment", "triage", "audit", "handover", "hand-off", "escalation note", "notes:",
       "note:"), re.compile(r"""

@@ -158,6 +158,7 @@ def _file_model() -> Any:
         verbs: list[str] = Field(min_length=1)
         relatives: list[str]
         acknowledgements: list[str]
+        third_party_verbs: list[str]
 
     class _CuesModel(_Strict):
         negation: list[str]
@@ -348,6 +349,8 @@ class Lexicon:
     """Verbs of saying or wanting after the speaker ("mentioned", "'d like", "says")."""
     reported_relatives: frozenset[str] = frozenset()
     acknowledgements: PhraseSet = PhraseSet(by_first=MappingProxyType({}))
+    third_party_verbs: PhraseSet = PhraseSet(by_first=MappingProxyType({}))
+    """Verbs of saying after someone of the customer's ("Your partner engineer asked for ...")."""
     """Thanks for what the customer did ("Thanks for sending the receipt for $900"): their act, not a promise."""
     """Words that continue a reported clause with the writer's own statement ("which", "who")."""
     """Idioms that neutralise their words ("get back to you" carries no money back)."""
@@ -510,6 +513,7 @@ def _build(source: Path) -> tuple[dict[str, str], Lexicon]:
         reported_adverbs=_stem_set(cues.reported.adverbs),
         reported_verbs=_phrase_set(cues.reported.verbs), reported_relatives=_stem_set(cues.reported.relatives),
         acknowledgements=_phrase_set(cues.reported.acknowledgements),
+        third_party_verbs=_phrase_set(cues.reported.third_party_verbs),
         term_index=MappingProxyType({k: tuple(v) for k, v in term_index.items()}), term_words=frozenset(term_index),
         commitment_kinds=MappingProxyType(kinds),
         roles=_phrase_set(limits.roles), financial=_phrase_set(limits.financial),
