@@ -93,6 +93,7 @@ def _file_model() -> Any:
         team: list[str] = Field(min_length=1)
         review: list[str] = Field(min_length=1)
         passive: list[str] = Field(min_length=1)
+        outcomes: list[str]
 
     class _File(_Strict):
         version: int = Field(ge=1, le=1)
@@ -205,6 +206,7 @@ class DenyData:
     team: Phrases
     review: Phrases
     passive: Phrases
+    outcomes: Phrases
     time_words: Mapping[tuple[str, ...], Decimal]
     time_word_phrases: Phrases
     time_units: Mapping[str, Decimal]
@@ -304,7 +306,8 @@ def _build(source: Path) -> DenyData:
         demand_negations=Phrases.of(model.demands.negations), owing=Phrases.of(model.demands.owing),
         staying=Phrases.of(model.demands.staying), cues=Phrases.of(model.conditions.cues),
         team=Phrases.of(model.conditions.team), review=Phrases.of(model.conditions.review),
-        passive=Phrases.of(model.conditions.passive), time_words=time_words,
+        passive=Phrases.of(model.conditions.passive), outcomes=Phrases.of(model.conditions.outcomes),
+        time_words=time_words,
         time_word_phrases=Phrases.of(model.time_words), time_units={phrase(k)[0]: v for k, v in
                                                                     model.time_units.items()},
         time_prepositions=Phrases.of(model.time_prepositions), sla_verbs=Phrases.of(model.sla_verbs),
@@ -330,6 +333,8 @@ def condition_hedges(span: list[str], data: DenyData) -> bool:
     present = set(span)
     if data.review.spans(span, 0, 1):  # "once approved", "upon review", "pending verification"
         return True
+    if span[0] in data.pronouns and data.outcomes.spans(span, 1, min(len(span), 3)):
+        return True  # "if that succeeds", "assuming it checks out": the outcome of the check just described
     if span[0] in data.customer:  # the customer acts, unless what happens to them is a review ("your ID is verified")
         for _, end in data.passive.spans(span):
             if data.review.spans(span, end, min(len(span), end + 2)):
@@ -767,7 +772,8 @@ def _time(stems: list[str], present: set[str], decision: Decision, data: DenyDat
     if allowed or not (outcome or guaranteed):
         return []
     if decision.outcome == "automate" and not guaranteed and hours is not None:
-        if sla is not None and 0 < hours < sla and data.future.within(present, stems):  # "right away": started now
+        if sla is not None and 0 < hours < sla and (data.future.within(present, stems) or "by" in present):
+            # a future or a deadline ("gone by the end of today"); "right away" is the granted action started now
             return [("unauthorized_commitment", f"the reply promises the granted action sooner than the decision's "
                      f"SLA ({decision.sla})")]  # "it will be back on your card within the hour"
         return []  # the system performs the granted action; its SLA is the longest it may take (guard/DECISIONS.md)

@@ -188,6 +188,12 @@ PASSING = [
       id="an export of orders is a file"),
     P(I1_SEVERE, "The SLA promises 99.9% uptime; we measured 98.0%.", id="the contract's promise, described"),
     P(F2_ESCALATE, "Your data stays as it is for now; nothing has been deleted.", id="'for now' marks no new state"),
+    P(_decide("F.1", identity_verified=False), "Our Data Protection Officer will try to verify your identity. If that "
+      "succeeds, the export can then be prepared.", id="the outcome of a pending check is a condition"),
+    P(A1_ESCALATE, "The difference is $320, which is above what I can approve myself, so it's now with our Billing "
+      "Specialist team.",
+      id="the limit of the writer's authority"),
+    P(G1_REVIEW, "I'd like to give the carrier the right details.", id="'right' as an adjective"),
 ]
 
 BLOCKED = [
