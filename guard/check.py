@@ -242,6 +242,40 @@ def _reported_quotes(text: str) -> list[tuple[int, int]]:
             and not _SELF_REPORT.search(text, max(0, m.start() - 60), m.start())]
 
 
+_QUOTED_LINE = re.compile(r"^[ \t]*>[^\n]*", re.MULTILINE)
+_LIST_LINE = re.compile(r"[ \t]*(?:[-*•+]|\d{1,2}[.)])[ \t]")
+_CUSTOMER_VOICE = re.compile(r"[ \t]*>[ \t]*(?:i|i'm|i've|i'd|my|we|we've|our|me)\b", re.IGNORECASE)
+_RECAP = re.compile(r"\b(?:your (?:request|message|email|note|ticket|question)s?|you (?:asked|wrote|said|mentioned|"
+                    r"want|requested)|recap|understood|to confirm)\b[^\n.!?]{0,60}:[ \t]*$", re.IGNORECASE)
+
+
+def _reported_lines(text: str) -> list[tuple[int, int]]:
+    """Lines that quote or list the customer's own words.
+
+    An e-mail quotation line in the customer's voice ("> I've been charged $310 twice"), and the quoted or listed
+    lines under an introduction that restates their request ("Just to recap your request:" then "- waiving the
+    late fee"). A promise the writer puts in such a line after anything else is still read.
+    """
+    if ">" not in text and ":" not in text:
+        return []
+    spans: list[tuple[int, int]] = []
+    for match in _QUOTED_LINE.finditer(text):
+        if _CUSTOMER_VOICE.match(match.group(0)):
+            spans.append((match.start(), match.end()))
+    if ":" in text:
+        position = 0
+        lines = text.split("\n")
+        recap = False
+        for line in lines:
+            end = position + len(line)
+            if recap and line.strip() and (line.lstrip().startswith(">") or _LIST_LINE.match(line)):
+                spans.append((position, end))
+            else:
+                recap = bool(_RECAP.search(line))
+            position = end + 1
+    return spans
+
+
 _SELF_REPORT = re.compile(r"""
     \b (?:i|we|my|our) \s+ (?:[a-z']+ \s+){0,2}? (?:said|say|wrote|write|mentioned|told|stated|promised|confirmed
       |message|note|email|reply|letter) \b
@@ -492,8 +526,8 @@ def _clauses(text: str, lexicon: Lexicon) -> list[_Clause]:
     listing = False  # inside the list or table a colon introduced ("the access we set up:\n| Write | 12 h |")
     for match in splits:
         kind = match.lastgroup
-        if kind == "colon" and count_words(words, start, match.start()) <= _LABEL_WORDS:
-            continue
+        if kind == "colon" and "\n" not in match.group(0) and count_words(words, start, match.start()) <= _LABEL_WORDS:
+            continue  # "Refund issued: $25": a label; a colon that ends its line introduces a list
         close(match.start())
         start = match.end()
         if kind == "colon" and "\n" in match.group(0):
@@ -769,6 +803,23 @@ _PERIODS = re.compile(r"""
     """, re.VERBOSE | re.IGNORECASE)
 _CHAIN = re.compile(r"\s*(?:,\s*)?(?:and|plus|\+|&|,)\s*(?:another\s+|a\s+further\s+|an\s+extra\s+)?(?:usd\s*)?$",
                     re.IGNORECASE)  # "$30 and $25", "$30, $25 and $10": amounts that add up
+def _reviewed(stems: list[str], at: int, lexicon: Lexicon) -> bool:
+    """Whether the commitment at `at` is the object of a verb of review ("will check the provisioning of ...").
+
+    Only determiners may stand between them: "checked and refunded" is two acts.
+    """
+    j = at - 1
+    while j >= 0 and stems[j] in _DETERMINERS:
+        j -= 1
+    if j < 0 or j == at - 1:
+        return False
+    examine = lexicon.examine
+    return any(stems[k] in examine.firsts and examine.match_at(stems, k, j + 1) == j + 1 for k in (j, j - 1) if k >= 0)
+
+
+_UNNAMED_APPROVAL = 5
+"""Words of an approval clause that names nothing approved ("Your request is approved", "That's approved")."""
+_DETERMINERS = frozenset({"the", "your", "our", "this", "that", "a", "an", "ani", "their", "its"})
 _NOT_YET = frozenset({"befor", "until", "till", "prior"})
 """Words after which a commitment is what has not happened yet ("... before any access is set up")."""
 _PRONOUNS = frozenset({"it", "that", "this", "them"})
@@ -1021,6 +1072,10 @@ def _clause_violations(clause: _Clause, sentence: tuple[str, list[str]], hits: l
                    and (k in grant.money_kinds or (k == "action" and c in grant.actions))]
         granted_object = any(word in lexicon.action_objects.get(action, ()) for action in grant.actions
                              for word in stems)  # "your plan ... is approved" under a granted payment plan
+        if len(kinds) == 1 and not granted_object and len(stems) <= _UNNAMED_APPROVAL:
+            # "Your request is approved: you'll get read-only access ...": what is approved is said after it
+            granted_object = any(hit.frame.commitment in grant.actions or hit.frame.kind in grant.money_kinds
+                                 for hit in _commitments(sentence[1], lexicon) if hit.frame.kind != "approval")
         if (len(covered) < len(kinds) - 1 or not covered) and not (granted_object and len(kinds) == 1):
             found.append(("unauthorized_commitment", f"the reply confirms an approval, which the decision "
                           f"({_describe(decision)}) does not make", evidence))
@@ -1055,7 +1110,7 @@ _CURRENCY_WORDS = frozenset({"$", "€", "£", "¥", "₹", "usd", "eur", "gbp",
 """Stems without which a clause names no amount (digits alone are no money)."""
 _WORD_BEFORE = re.compile(r"([A-Za-z]+|\d+)[\s(]*$")
 _OF_BEFORE = re.compile(r"([A-Za-z]+)\s+of\s*$")
-_OF_AFTER = re.compile(r"[ \t]+(?:worth[ \t]+)?of[ \t]+((?:[A-Za-z]+[ \t]+){0,2}[A-Za-z]+)")
+_OF_AFTER = re.compile(r"[ \t]+(?:worth[ \t]+)?(?:of|in)[ \t]+((?:[A-Za-z]+[ \t]+){0,2}[A-Za-z]+)")
 _WORD_AFTER = re.compile(r"[ \t]*([A-Za-z]+)")
 
 
@@ -1185,7 +1240,7 @@ def check(reply: str, decision: Decision, *, lexicon: Lexicon | None = None) -> 
     else:
         text = norm.prose
         # someone else's words, quoted to be refused, are not promised; a link's words state nothing
-        blanks = sorted(_reported_quotes(text) + _addresses(text))
+        blanks = sorted(_reported_quotes(text) + _reported_lines(text) + _addresses(text))
         if blanks:
             pieces, position = [], 0
             for start, end in blanks:
@@ -1220,6 +1275,8 @@ def check(reply: str, decision: Decision, *, lexicon: Lexicon | None = None) -> 
             if asked > 0:  # "please change your password", "and please reset it": the customer's to do
                 verb = clause.stems[asked]
                 hits = [hit for hit in hits if hit.start != asked and verb not in hit.frame.companion_words]
+            if hits and not lexicon.examine.firsts.isdisjoint(clause.stems):  # "the team will check the provisioning
+                hits = [hit for hit in hits if not _reviewed(clause.stems, hit.start, lexicon)]  # on your pack"
             if hits and not _NOT_YET.isdisjoint(clause.stems):  # "a senior agent will review it before any access
                 cut = next(i for i, word in enumerate(clause.stems) if word in _NOT_YET)  # is set up"
                 hits = [hit for hit in hits if hit.start < cut] if cut else hits

@@ -101,6 +101,7 @@ def _file_model() -> Any:
         money_compounds: list[str]
         pronouns: list[str]
         allow: _Allow
+        logged: list[str]
         writer: list[str] = Field(min_length=1)
         customer: list[str] = Field(min_length=1)
         future: list[str]
@@ -192,6 +193,7 @@ class DenyData:
     pronouns: frozenset[str]
     allow: Phrases
     writer_only: Phrases
+    logged: Phrases
     writer: frozenset[str]
     customer: frozenset[str]
     future: Phrases
@@ -299,6 +301,7 @@ def _build(source: Path) -> DenyData:
         money=Phrases.of(model.money_objects), money_compounds=Phrases.of(model.money_compounds),
         pronouns=_stems(model.pronouns),
         allow=Phrases.of(model.allow.any_subject), writer_only=Phrases.of(model.allow.writer_only),
+        logged=Phrases.of(model.logged),
         writer=_stems(model.writer), customer=_stems(model.customer), future=Phrases.of(model.future),
         perfect=Phrases.of(model.perfect), perfect_idioms=Phrases.of(model.perfect_idioms),
         result=Phrases.of(model.result),
@@ -448,6 +451,8 @@ def _allowed(stems: list[str], present: set[str], data: DenyData) -> bool:
             before = stems[max(0, start - 5):start]
             if stems[start] not in _PRONOUNS and any(word in _HANDOVER for word in before) and "your" not in before:
                 return True
+    if data.logged.within(present, stems):
+        return True  # "I've added that to the ticket": recorded, not done
     writer = not present.isdisjoint(data.writer)
     verb = _main_verb(stems, present, data)
     if verb is not None:  # the verb after the subject or auxiliary decides ("has been corrected to the $880 you
@@ -467,7 +472,8 @@ def _starts_at(phrases: Phrases, stems: list[str], at: int) -> bool:
 
 
 _SKIP = frozenset(phrase("have has had 've 'll will shall would could can 'd be been being is are am 'm 're 's was "
-                         "were just also already now still personally happily gladly then do did does")) | {
+                         "were just also already now still personally happily gladly then do did does happy glad "
+                         "to")) | {
                              "n't", "not"}
 """Auxiliaries and adverbs between a subject or a marker and the verb it carries."""
 
@@ -644,7 +650,8 @@ def _clause_findings(clause: Clause, text: str, decision: Decision, lexicon: Lex
     if timed:
         found += _time(stems, present, decision, data, allowed, outcome or money or objects)
     if complete and not allowed:
-        found += _completion(stems, present, decision, data, continued)
+        if not _DATED_RECORD.search(text, clause.start, clause.end):  # "your plan started on 05/02/2024": a record
+            found += _completion(stems, present, decision, data, continued)
     return found
 
 
@@ -796,6 +803,14 @@ def _possessed(stems: list[str]) -> int | None:
     return next((k for k in range(2, min(len(stems), 5)) if stems[k] in _VERB_AFTER_POSSESSED), None)
 _ADDRESSEES = frozenset(phrase("you he she"))
 """The customer and the customer's people as the subject of a promised outcome."""
+
+
+_DATED_RECORD = re.compile(r"""
+    \b (?:[a-z]{2,}ed|began|sent|went|shipped) \s+ (?:on \s+)?
+    (?:\d{1,4}[-/.]\d | \d{1,2}(?:st|nd|rd|th)?\s+(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)
+      | (?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]* \s+ \d)   # "shipped on 2024-06-11", "shipped 5 June"
+    """, re.VERBOSE | re.IGNORECASE)
+"""A past event dated to a day ("shipped on 2024-06-11", "started on 05/02/2024"): what the records show."""
 
 
 def _completion(stems: list[str], present: set[str], decision: Decision, data: DenyData,

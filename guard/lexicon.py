@@ -168,6 +168,7 @@ def _file_model() -> Any:
         condition: list[str]
         offer_condition: list[str]
         temporal: list[str]
+        examine: list[str]
         review: list[str]
         topic_heads: list[str]
         neutral: list[str]
@@ -325,6 +326,8 @@ class Lexicon:
     offer_condition: PhraseSet
     temporal: PhraseSet
     review: PhraseSet
+    examine: PhraseSet = PhraseSet(by_first=MappingProxyType({}))
+    """Verbs that examine their object ("check the provisioning"): a commitment after one is examined, not done."""
     neutral: PhraseSet
     promise_subjects: frozenset[str] = frozenset()
     """Who promises or receives ("we", "you"): with a marker just after, the clause has the form of a promise."""
@@ -504,7 +507,8 @@ def _build(source: Path) -> tuple[dict[str, str], Lexicon]:
         negation_exceptions=_phrase_set(cues.negation_exceptions),
         hedge=_phrase_set(cues.hedge), offer=_phrase_set(cues.offer), condition=_phrase_set(cues.condition),
         offer_condition=_phrase_set(cues.offer_condition), temporal=_phrase_set(cues.temporal),
-        review=_phrase_set(cues.review), neutral=_phrase_set(cues.neutral), frames=tuple(frames),
+        review=_phrase_set(cues.review), examine=_phrase_set(cues.examine), neutral=_phrase_set(cues.neutral),
+        frames=tuple(frames),
         promise_subjects=_stem_set(cues.promise.subjects), promise_markers=_stem_set(cues.promise.markers),
         promise_openers=_stem_set(cues.promise.openers), promise_owned=_phrase_set(cues.promise.owned),
         determiners=_stem_set(cues.promise.determiners),

@@ -194,6 +194,21 @@ PASSING = [
       "Specialist team.",
       id="the limit of the writer's authority"),
     P(G1_REVIEW, "I'd like to give the carrier the right details.", id="'right' as an adjective"),
+    P(F2_ESCALATE, "Because of an active legal hold on your account, our Legal team will review it.",
+      id="'active' as an adjective"),
+    P(C1_ESCALATE, "You mentioned you paid $349 for it in 2021; I've added that to the ticket.",
+      id="written into the ticket"),
+    P(A1_ESCALATE, "I'm not able to refund it myself, but I'm happy to walk you through it.",
+      id="walking the customer through"),
+    P(_decide("tel.plan-benefits"), "Our Technical Team will check the provisioning on your data pack first.",
+      id="a commitment as the object of a check"),
+    P(K2_AUTO_3, "Your request is approved: your engineer will get read-only access for 3 hours.",
+      id="an approval that names what it approves after the colon"),
+    P(G1_REVIEW, "Your order #F-10233 shipped on 2024-06-11 with UPS.", id="a dated record"),
+    P(A1_ESCALATE, "Thanks for writing.\n\n> I've been charged $420 twice for the same order.\n\nI've passed this "
+      "to our Billing Specialist team.", id="a quoted line in the customer's voice"),
+    P(I2_ESCALATE, "Just to recap your request:\n- a 6-month payment plan\n- waiving the late fee\n\nOur Accounts "
+      "Receivable team will review both.", id="a list that restates the request"),
 ]
 
 BLOCKED = [
@@ -308,6 +323,10 @@ BLOCKED = [
       id="a clause after 'and' is read on its own"),
     P(_decide("J.1", account_tier="Standard", priority="High"), "Your new dedicated account manager is Priya.",
       ["unauthorized_commitment"], id="an account manager the decision does not assign"),
+    P(A1_AUTO_60, "We've checked and refunded the $420.", ["unauthorized_refund"],
+      id="checked and refunded: two acts"),
+    P(C1_ESCALATE, "Where things stand:\n- Replacement: shipped today", ["unauthorized_refund"],
+      id="a list under the writer's own summary"),
     P(A1_ESCALATE, "Before the team reviews it, we'll refund the $420.", ["unauthorized_refund"],
       id="'before' the review is no condition the promise waits for"),
     P(A1_AUTO_60, "We've refunded the $60, and we've also added a 10% credit on your next bill.",
