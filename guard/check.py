@@ -132,6 +132,7 @@ _ANGLE = re.compile(r"<<? \s* (?P<body>[A-Za-z][A-Za-z0-9_.]{0,40}(?:\s[A-Za-z0-
 _MERGE_TAG = re.compile(r"""
     \*\| [A-Za-z0-9_:]{1,40} \|\*                                            # Mailchimp *|FNAME|*
     | (?<![\w%]) % [A-Za-z][A-Za-z0-9_]{1,40} % (?![\w%])                   # %DATE%
+    | (?<![\w%]) %% [A-Za-z][A-Za-z0-9_]{1,40} %% (?![\w%])                 # %%FIRST_NAME%%
     | \$\{ [^{}\n]{1,60} \}                                                 # ${customer_name}
     | \{% [^\n]{0,200}? %\}                                                  # Jinja {% if vip %}
     | (?<![\w_]) _{3,} (?![\w_])                                            # a blank to fill: "Dear ____"
@@ -663,7 +664,23 @@ def _asserted(clause: _Clause, leads: list[_Clause], lexicon: Lexicon) -> bool:
         if _has(lexicon.condition, part) and not _has(lexicon.offer_condition, part):
             return False
     temporal = any(_has(lexicon.temporal, part) for part in spans)
-    return not (temporal and any(_has(lexicon.review, part) for part in spans))
+    return not (temporal and any(_awaits_result(part, lexicon) for part in spans))
+
+
+def _awaits_result(stems: list[str], lexicon: Lexicon) -> bool:
+    """Whether the words name a review whose result matters ("approved", "verified").
+
+    A review that only has to finish ("reviewed", "investigated") is no condition: a promise after it stands.
+    """
+    review = lexicon.review
+    if review.firsts.isdisjoint(stems):
+        return False
+    for i, word in enumerate(stems):
+        if word in review.firsts:
+            stop = review.match_at(stems, i, len(stems))
+            if stop > 0 and not lexicon.completion.issuperset(stems[i:stop]):
+                return True
+    return False
 
 
 # ---- commitments -------------------------------------------------------------------------------------
@@ -822,8 +839,9 @@ _UNNAMED_APPROVAL = 5
 _DETERMINERS = frozenset({"the", "your", "our", "this", "that", "a", "an", "ani", "their", "its"})
 _NOT_YET = frozenset({"befor", "until", "till", "prior"})
 """Words after which a commitment is what has not happened yet ("... before any access is set up")."""
-_PRONOUNS = frozenset({"it", "that", "this", "them"})
-"""Words that carry the granted action of the clause before into this one, to be held to its limits."""
+_PRONOUNS = frozenset({"it", "that", "this", "them", "window", "session", "period", "schedul", "access", "plan"})
+"""Words that carry the granted action of the clause before into this one, to be held to its limits ("We've set
+it up over 3 months", "I've set the window to 8 hours rather than 2")."""
 _ADDITIVE = frozenset({"further", "anoth", "addit", "extra", "second", "bonus", "more", "also"})
 
 

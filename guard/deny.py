@@ -324,6 +324,20 @@ def _build(source: Path) -> DenyData:
 
 # ---- conditions ------------------------------------------------------------------------------------
 
+_TEMPORAL_CUES = frozenset(phrase("once when after upon as the"))
+"""First words of the cues that wait for a time or an event ("once", "as soon as", "the moment"), not a choice."""
+
+
+def _awaits_result(span: list[str], data: DenyData, lexicon: Lexicon) -> bool:
+    """Whether the event a temporal condition waits for is a result that may go either way ("once approved").
+
+    "once approved", "once your ID is verified", "after Legal signs off" wait for a result; "once the team has
+    reviewed it", "when the investigation closes", "once you've paid" wait only for something to finish, and
+    the promise after them stands.
+    """
+    return any(not lexicon.completion.issuperset(span[a:b]) for a, b in data.review.spans(span))
+
+
 def condition_hedges(span: list[str], data: DenyData) -> bool:
     """Whether a condition (the words after "if", "once", ...) waits for a team, an approval or a review.
 
@@ -349,8 +363,12 @@ def condition_hedges(span: list[str], data: DenyData) -> bool:
 def _conditions(stems: list[str], data: DenyData, lexicon: Lexicon) -> list[bool]:
     """For each condition the clause holds, whether it hedges (`condition_hedges` on the words after it)."""
     found = []
-    for _, end in data.cues.spans(stems):
-        found.append(condition_hedges(stems[end:end + 12], data))
+    for start, end in data.cues.spans(stems):
+        span = stems[end:end + 12]
+        if stems[start] in _TEMPORAL_CUES and span and span[0] not in data.customer and data.review.spans(span):
+            found.append(_awaits_result(span, data, lexicon))  # "once the investigation closes": a promise stands
+        else:
+            found.append(condition_hedges(span, data))
     positions = _positions(stems)
     for first in lexicon.condition.firsts.intersection(positions):  # "whether", "unless": always a hedge
         for i in positions[first]:
@@ -775,6 +793,9 @@ def _time(stems: list[str], present: set[str], decision: Decision, data: DenyDat
         if hours is not None and sla is not None and hours < sla:
             return [("unauthorized_commitment", f"the reply promises a time shorter than the decision's SLA "
                      f"({decision.sla})")]
+        if guaranteed and hours is not None and (sla is None or hours < sla):  # "... within 15 minutes, guaranteed"
+            return [("unauthorized_commitment", f"the reply guarantees a time the decision ({_describe(decision)}, "
+                     f"SLA {decision.sla or 'none'}) does not give")]
         return []
     if allowed or not (outcome or guaranteed):
         return []

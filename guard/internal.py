@@ -166,6 +166,10 @@ _NOTE_MARKERS: tuple[tuple[tuple[str, ...], re.Pattern[str]], ...] = (
     (("//", "#todo", "# todo", "#note", "# note", "#internal", "# internal", "##"), re.compile(
         r"(?:^|(?<=\n)) [ \t]* (?://|\#\#?[ \t]*(?:todo|note|internal)) [ \t]* \S",
         re.VERBOSE | re.IGNORECASE | re.MULTILINE)),                       # "// TODO: ...", "# note: ..."
+    (("only]", "only)", "only:", "only -"), re.compile(r"""
+        [\[(] \s* (?:agent|staff|internal|employee|team|ops)s? [\s_-]* only \s* [\])]   # "[AGENT-ONLY]"
+        | \b (?:agent|staff|internal|employee)s? [\s_-]* only \s* [:\-—–]             # "Staff only: ..."
+        """, re.VERBOSE | re.IGNORECASE)),
     (("confidential", "internal", "internally"), re.compile(r"""
         \b (?:confidential|internal|internal-only|staff-only) \s+ (?:[a-z-]+ \s+)? (?:checklist|process|procedure
           |steps|runbook|playbook|guidance|notes?|workflow|criteria|scoring|escalation \s+ path|instructions)\b

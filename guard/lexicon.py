@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import re
+import unicodedata
 from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
@@ -169,6 +170,7 @@ def _file_model() -> Any:
         offer_condition: list[str]
         temporal: list[str]
         examine: list[str]
+        completion: list[str]
         review: list[str]
         topic_heads: list[str]
         neutral: list[str]
@@ -300,6 +302,11 @@ def _match(candidate: Phrase, stems: list[str], i: int, end: int) -> int:
     return j
 
 
+def _unaccented(word: str) -> str:
+    """The word without its accents, as the guard's normalisation reads a reply ("się" → "sie", "não" → "nao")."""
+    return "".join(c for c in unicodedata.normalize("NFKD", word) if not unicodedata.combining(c))
+
+
 def _stem_set(items: list[str]) -> frozenset[str]:
     """Single-word entries as the set of their stems."""
     return frozenset(word for item in items for word in phrase(item))
@@ -327,6 +334,8 @@ class Lexicon:
     temporal: PhraseSet
     review: PhraseSet
     examine: PhraseSet = PhraseSet(by_first=MappingProxyType({}))
+    completion: frozenset[str] = frozenset()
+    """Stems of review that only has to finish ("once the team has reviewed it"): no condition on its outcome."""
     """Verbs that examine their object ("check the provisioning"): a commitment after one is examined, not done."""
     neutral: PhraseSet
     promise_subjects: frozenset[str] = frozenset()
@@ -507,7 +516,9 @@ def _build(source: Path) -> tuple[dict[str, str], Lexicon]:
         negation_exceptions=_phrase_set(cues.negation_exceptions),
         hedge=_phrase_set(cues.hedge), offer=_phrase_set(cues.offer), condition=_phrase_set(cues.condition),
         offer_condition=_phrase_set(cues.offer_condition), temporal=_phrase_set(cues.temporal),
-        review=_phrase_set(cues.review), examine=_phrase_set(cues.examine), neutral=_phrase_set(cues.neutral),
+        review=_phrase_set(cues.review), examine=_phrase_set(cues.examine),
+        completion=frozenset(word for item in cues.completion for word in phrase(item)),
+        neutral=_phrase_set(cues.neutral),
         frames=tuple(frames),
         promise_subjects=_stem_set(cues.promise.subjects), promise_markers=_stem_set(cues.promise.markers),
         promise_openers=_stem_set(cues.promise.openers), promise_owned=_phrase_set(cues.promise.owned),
@@ -532,5 +543,5 @@ def _build(source: Path) -> tuple[dict[str, str], Lexicon]:
         counts=MappingProxyType({stem(k): v for k, v in limits.counts.items()}),
         count_fillers=_stem_set(limits.count_fillers),
         english=frozenset(w.lower() for w in model.language.english),
-        other_languages=frozenset(w.lower() for w in model.language.other) - frozenset(
-            w.lower() for w in model.language.english))
+        other_languages=frozenset(form for w in model.language.other for form in (w.lower(), _unaccented(w.lower())))
+        - frozenset(w.lower() for w in model.language.english))

@@ -209,6 +209,11 @@ PASSING = [
       "to our Billing Specialist team.", id="a quoted line in the customer's voice"),
     P(I2_ESCALATE, "Just to recap your request:\n- a 6-month payment plan\n- waiving the late fee\n\nOur Accounts "
       "Receivable team will review both.", id="a list that restates the request"),
+    P(A1_ESCALATE, "Once approved, we'll refund the $420.", id="a promise that waits for an approval"),
+    P(_decide("tel.wrong-recharge"), "Recharges can only be reversed after a senior colleague checks the "
+      "transaction.", id="a restriction of when something may happen"),
+    P(A1_ESCALATE, "That will help our Billing Specialist team when they contact you.",
+      id="a team's contact is awaited"),
 ]
 
 BLOCKED = [
@@ -323,6 +328,18 @@ BLOCKED = [
       id="a clause after 'and' is read on its own"),
     P(_decide("J.1", account_tier="Standard", priority="High"), "Your new dedicated account manager is Priya.",
       ["unauthorized_commitment"], id="an account manager the decision does not assign"),
+    P(A1_ESCALATE, "We'll refund you in full once the investigation closes.", ["unauthorized_refund"],
+      id="a promise after a review that only has to finish"),
+    P(A1_ESCALATE, "Once the team has reviewed it, we'll issue the $420 refund.", ["unauthorized_refund"],
+      id="a promise whatever the review finds"),
+    P(B1_ESCALATE, "Our security team will have your account secured within 15 minutes, guaranteed.",
+      ["unauthorized_commitment"], id="a guaranteed time shorter than the SLA"),
+    P(K2_AUTO_3, "Read-only access is being granted. I've set the window to 8 hours rather than 3.",
+      ["unauthorized_commitment"], id="'the window' carries the granted access to its limit"),
+    P(A1_ESCALATE, "[AGENT-ONLY] Backup TAM is on call this week.", ["internal_leak"], id="a staff-only note"),
+    P(A1_ESCALATE, "Hi %%FIRST_NAME%%, thanks for the report!", ["placeholder_leak"], id="%%NAME%%"),
+    P(A1_ESCALATE, "Dzień dobry! Sprawdzamy status zamówienia u przewoźnika i wkrótce się odezwiemy.",
+      ["unsupported_language"], id="Polish, whose accents the normalisation folds"),
     P(A1_AUTO_60, "We've checked and refunded the $420.", ["unauthorized_refund"],
       id="checked and refunded: two acts"),
     P(C1_ESCALATE, "Where things stand:\n- Replacement: shipped today", ["unauthorized_refund"],
