@@ -35,7 +35,7 @@ Outcome = Literal["automate", "escalate", "manual_review"]
 Op = Literal["eq", "ne", "in", "not_in", "lt", "le", "gt", "ge"]
 RemunerationType = Literal["refund", "service_credit", "replacement", "none", "pending"]
 MONEY_TYPES = frozenset({"refund", "service_credit"})
-REPLY_FIELDS = frozenset({"amount", "percent", "team", "sla", "remuneration"})
+REPLY_FIELDS = frozenset({"amount", "percent", "team", "sla", "remuneration", "hours"})
 
 _ORDERED_OPS = frozenset({"lt", "le", "gt", "ge"})
 _OPS_BY_KIND: dict[str, frozenset[str]] = {

@@ -38,6 +38,15 @@ def _remuneration_phrase(decision: Decision) -> str:
     return "a replacement" if remuneration.type == "replacement" else "nothing"
 
 
+def _hours(decision: Decision) -> str:
+    """The access hours the decision grants ("2 hours", "1.5 hours"): the request, not the policy's maximum."""
+    hours = decision.grant.access_hours
+    if hours is None:
+        return "the time granted"
+    text = f"{hours.normalize():f}"
+    return f"{text} hour" if text == "1" else f"{text} hours"
+
+
 def compose_reply(decision: Decision) -> str:
     """A customer-facing reply that commits to exactly what `decision` allows."""
     return f"{GREETING} {compose_body(decision)}"
@@ -57,6 +66,7 @@ def compose_body(decision: Decision) -> str:
             percent=_percent(decision) or "a share",
             team=decision.escalate_to or "support team",
             sla=decision.sla or "the usual time",
+            hours=_hours(decision),
         )
         return body
     if decision.outcome == "escalate":

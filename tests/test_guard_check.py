@@ -404,7 +404,8 @@ def test_violation_message_gives_the_amount_and_the_limit():
 
 @pytest.mark.parametrize("decision", [A1_ESCALATE, A1_AUTO_60, A1_REVIEW, A1_STOPPED, A2_AUTO, A2_ESCALATE, B1_ESCALATE,
                                       B1_AUTO, C1_ESCALATE, C1_AUTO, D1_ESCALATE, F2_ESCALATE, I1_AUTO_40, I1_SEVERE,
-                                      I1_MET, I2_ESCALATE, I2_AUTO, J1_TAM, K2_ESCALATE])
+                                      I1_MET, I2_ESCALATE, I2_AUTO, J1_TAM, K2_ESCALATE, K2_AUTO_3,
+                                      K2_AUTO_90_MINUTES])
 def test_composed_reply_passes_its_own_decision(decision):
     reply = compose_reply(decision)
     assert check(reply, decision).verdict == "pass", reply
@@ -416,3 +417,8 @@ def test_advice_on_what_the_customer_may_do_commits_to_nothing():
     advice = "If all of your licenses are in use, we suggest deactivating unused users, or we can proceed."
     assert check(advice, decision).passed
     assert not check("If you confirm, we will deactivate the unused users.", decision).passed
+
+
+def test_the_composed_access_reply_states_the_hours_granted():
+    assert "for 3 hours" in compose_reply(K2_AUTO_3)
+    assert "for 1.5 hours" in compose_reply(K2_AUTO_90_MINUTES)
