@@ -821,9 +821,9 @@ _PERIODS = re.compile(r"""
 _CHAIN = re.compile(r"\s*(?:,\s*)?(?:and|plus|\+|&|,)\s*(?:another\s+|a\s+further\s+|an\s+extra\s+)?(?:usd\s*)?$",
                     re.IGNORECASE)  # "$30 and $25", "$30, $25 and $10": amounts that add up
 def _reviewed(stems: list[str], at: int, lexicon: Lexicon) -> bool:
-    """Whether the commitment at `at` is the object of a verb of review ("will check the provisioning of ...").
+    """Whether the commitment at `at` is the object of a verb that examines it ("will check the provisioning").
 
-    Only determiners may stand between them: "checked and refunded" is two acts.
+    A determiner must stand between them, and nothing else: "checked and refunded" is two acts.
     """
     j = at - 1
     while j >= 0 and stems[j] in _DETERMINERS:
