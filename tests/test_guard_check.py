@@ -210,6 +210,7 @@ PASSING = [
     P(I2_ESCALATE, "Just to recap your request:\n- a 6-month payment plan\n- waiving the late fee\n\nOur Accounts "
       "Receivable team will review both.", id="a list that restates the request"),
     P(A1_ESCALATE, "Once approved, we'll refund the $420.", id="a promise that waits for an approval"),
+    P(I2_ESCALATE, "Would three instalments be fine for you? The team will confirm.", id="a plan asked about"),
     P(_decide("tel.wrong-recharge"), "Recharges can only be reversed after a senior colleague checks the "
       "transaction.", id="a restriction of when something may happen"),
     P(A1_ESCALATE, "That will help our Billing Specialist team when they contact you.",
@@ -340,6 +341,10 @@ BLOCKED = [
     P(A1_ESCALATE, "Hi %%FIRST_NAME%%, thanks for the report!", ["placeholder_leak"], id="%%NAME%%"),
     P(A1_ESCALATE, "Dzień dobry! Sprawdzamy status zamówienia u przewoźnika i wkrótce się odezwiemy.",
       ["unsupported_language"], id="Polish, whose accents the normalisation folds"),
+    P(I2_ESCALATE, "No need to pay the full amount now; three instalments are fine.",
+      ["unauthorized_refund", "unauthorized_commitment"], id="a waiver and a plan accepted in plain words"),
+    P(C1_ESCALATE, "A brand-new monitor is heading your way.", ["unauthorized_refund"],
+      id="a replacement heading the customer's way"),
     P(A1_AUTO_60, "We've checked and refunded the $420.", ["unauthorized_refund"],
       id="checked and refunded: two acts"),
     P(C1_ESCALATE, "Where things stand:\n- Replacement: shipped today", ["unauthorized_refund"],
