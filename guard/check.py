@@ -668,19 +668,35 @@ def _asserted(clause: _Clause, leads: list[_Clause], lexicon: Lexicon) -> bool:
 
 
 def _awaits_result(stems: list[str], lexicon: Lexicon) -> bool:
-    """Whether the words name a review whose result matters ("approved", "verified").
-
-    A review that only has to finish ("reviewed", "investigated") is no condition: a promise after it stands.
-    """
+    """Whether the words name a review whose result matters ("approved", not "reviewed": `Lexicon.awaits_result`)."""
     review = lexicon.review
     if review.firsts.isdisjoint(stems):
         return False
-    for i, word in enumerate(stems):
-        if word in review.firsts:
-            stop = review.match_at(stems, i, len(stems))
-            if stop > 0 and not lexicon.completion.issuperset(stems[i:stop]):
-                return True
-    return False
+    spans = [(i, review.match_at(stems, i, len(stems))) for i, word in enumerate(stems) if word in review.firsts]
+    return lexicon.awaits_result(stems, [(a, b) for a, b in spans if b > 0])
+
+
+def _reviewed(stems: list[str], at: int, lexicon: Lexicon) -> bool:
+    """Whether the commitment at `at` is the object of a verb that examines it ("will check the provisioning").
+
+    A determiner must stand between them, and nothing else: "checked and refunded" is two acts.
+    """
+    j = at - 1
+    while j >= 0 and stems[j] in lexicon.determiners:
+        j -= 1
+    if j < 0 or j == at - 1:
+        return False
+    examine = lexicon.examine
+    return any(stems[k] in examine.firsts and examine.match_at(stems, k, j + 1) == j + 1 for k in (j, j - 1) if k >= 0)
+
+
+_UNNAMED_APPROVAL = 5
+"""Words of an approval clause that names nothing approved ("Your request is approved", "That's approved")."""
+_NOT_YET = frozenset({"befor", "until", "till", "prior"})
+"""Words after which a commitment is what has not happened yet ("... before any access is set up")."""
+_CARRIERS = frozenset({"it", "that", "this", "them", "window", "session", "period", "schedul", "access", "plan"})
+"""Pronouns and nouns that carry the granted action of the clause before into this one, to be held to its limits
+("We've set it up over 3 months", "I've set the window to 8 hours rather than 2")."""
 
 
 # ---- commitments -------------------------------------------------------------------------------------
@@ -820,28 +836,6 @@ _PERIODS = re.compile(r"""
     """, re.VERBOSE | re.IGNORECASE)
 _CHAIN = re.compile(r"\s*(?:,\s*)?(?:and|plus|\+|&|,)\s*(?:another\s+|a\s+further\s+|an\s+extra\s+)?(?:usd\s*)?$",
                     re.IGNORECASE)  # "$30 and $25", "$30, $25 and $10": amounts that add up
-def _reviewed(stems: list[str], at: int, lexicon: Lexicon) -> bool:
-    """Whether the commitment at `at` is the object of a verb that examines it ("will check the provisioning").
-
-    A determiner must stand between them, and nothing else: "checked and refunded" is two acts.
-    """
-    j = at - 1
-    while j >= 0 and stems[j] in _DETERMINERS:
-        j -= 1
-    if j < 0 or j == at - 1:
-        return False
-    examine = lexicon.examine
-    return any(stems[k] in examine.firsts and examine.match_at(stems, k, j + 1) == j + 1 for k in (j, j - 1) if k >= 0)
-
-
-_UNNAMED_APPROVAL = 5
-"""Words of an approval clause that names nothing approved ("Your request is approved", "That's approved")."""
-_DETERMINERS = frozenset({"the", "your", "our", "this", "that", "a", "an", "ani", "their", "its"})
-_NOT_YET = frozenset({"befor", "until", "till", "prior"})
-"""Words after which a commitment is what has not happened yet ("... before any access is set up")."""
-_PRONOUNS = frozenset({"it", "that", "this", "them", "window", "session", "period", "schedul", "access", "plan"})
-"""Words that carry the granted action of the clause before into this one, to be held to its limits ("We've set
-it up over 3 months", "I've set the window to 8 hours rather than 2")."""
 _ADDITIVE = frozenset({"further", "anoth", "addit", "extra", "second", "bonus", "more", "also"})
 
 
@@ -962,13 +956,11 @@ def _counted_payments(stems: list[str], lexicon: Lexicon) -> list[str]:
         j = i + 1
         while j < len(stems) and j - i <= 4 and stems[j] in lexicon.count_fillers:
             j += 1
-        if j < len(stems) and stems[j] in _COUNTED:
+        if j < len(stems) and stems[j] in lexicon.counted:
             return [f"the reply promises {count} of the customer's payments back, more than the decision grants"]
     return []
 
 
-_COUNTED = frozenset({"payment", "charg", "invoic", "bill", "fee", "instal", "renew", "transact"})
-"""The customer's payments, as a count may name them."""
 _HOUR_PRECISION = Decimal("0.001")
 """Durations are compared to a thousandth of an hour (3.6 seconds): a unit in minutes is a rounded fraction."""
 _OF_A_BASE = frozenset({"the", "your", "a", "an", "that", "this", "what", "of", "my", "our", "their", "it", "one"})
@@ -1307,7 +1299,7 @@ def check(reply: str, decision: Decision, *, lexicon: Lexicon | None = None) -> 
                 actions = [hit.frame.commitment for hit in hits if hit.frame.commitment in decision.grant.actions]
                 if actions:
                     granted = (clause.sentence, actions)
-            elif (granted[1] and clause.sentence - granted[0] <= 1 and not _PRONOUNS.isdisjoint(clause.stems)
+            elif (granted[1] and clause.sentence - granted[0] <= 1 and not _CARRIERS.isdisjoint(clause.stems)
                   and not clause.question):  # "We've set it up over 3 months instead of 2": more than granted
                 evidence = norm.original_span(clause.start, clause.end)[:500]
                 for commitment in dict.fromkeys(granted[1]):

@@ -98,6 +98,7 @@ def _file_model() -> Any:
     class _File(_Strict):
         version: int = Field(ge=1, le=1)
         money_objects: list[str] = Field(min_length=1)
+        currencies: list[str] = Field(min_length=1)
         money_compounds: list[str]
         pronouns: list[str]
         allow: _Allow
@@ -189,6 +190,7 @@ class DenyData:
     """The compiled vocabulary of guard/deny.yaml."""
 
     money: Phrases
+    currencies: frozenset[str]
     money_compounds: Phrases
     pronouns: frozenset[str]
     allow: Phrases
@@ -298,7 +300,8 @@ def _build(source: Path) -> DenyData:
         raise ConfigError(f"{source}: {where}: {first['msg']}; fix the file (schema in guard/deny.py)") from None
     time_words = {tuple(phrase(k)): v for k, v in model.time_words.items()}
     data = DenyData(
-        money=Phrases.of(model.money_objects), money_compounds=Phrases.of(model.money_compounds),
+        money=Phrases.of([*model.money_objects, *model.currencies]), currencies=_stems(model.currencies),
+        money_compounds=Phrases.of(model.money_compounds),
         pronouns=_stems(model.pronouns),
         allow=Phrases.of(model.allow.any_subject), writer_only=Phrases.of(model.allow.writer_only),
         logged=Phrases.of(model.logged),
@@ -328,16 +331,6 @@ _TEMPORAL_CUES = frozenset(phrase("once when after upon as the"))
 """First words of the cues that wait for a time or an event ("once", "as soon as", "the moment"), not a choice."""
 
 
-def _awaits_result(span: list[str], data: DenyData, lexicon: Lexicon) -> bool:
-    """Whether the event a temporal condition waits for is a result that may go either way ("once approved").
-
-    "once approved", "once your ID is verified", "after Legal signs off" wait for a result; "once the team has
-    reviewed it", "when the investigation closes", "once you've paid" wait only for something to finish, and
-    the promise after them stands.
-    """
-    return any(not lexicon.completion.issuperset(span[a:b]) for a, b in data.review.spans(span))
-
-
 def condition_hedges(span: list[str], data: DenyData) -> bool:
     """Whether a condition (the words after "if", "once", ...) waits for a team, an approval or a review.
 
@@ -365,8 +358,10 @@ def _conditions(stems: list[str], data: DenyData, lexicon: Lexicon) -> list[bool
     found = []
     for start, end in data.cues.spans(stems):
         span = stems[end:end + 12]
-        if stems[start] in _TEMPORAL_CUES and span and span[0] not in data.customer and data.review.spans(span):
-            found.append(_awaits_result(span, data, lexicon))  # "once the investigation closes": a promise stands
+        reviews = data.review.spans(span) if stems[start] in _TEMPORAL_CUES and span and span[0] not in data.customer \
+            else []
+        if reviews:  # "once approved" waits for a result; "once the investigation closes": the promise stands
+            found.append(lexicon.awaits_result(span, reviews))
         else:
             found.append(condition_hedges(span, data))
     positions = _positions(stems)
@@ -725,7 +720,7 @@ def _money_object(stems: list[str], present: set[str], data: DenyData) -> bool:
     if data.money.firsts.isdisjoint(present):
         return False
     spans = [(start, end) for start, end in data.money.spans(stems)
-             if not any(word in _TOPIC or (word == "for" and stems[start] not in _AMOUNTS)
+             if not any(word in _TOPIC or (word == "for" and stems[start] not in data.currencies)
                         for word in stems[max(0, start - 3):start])]  # "a dispute about the bill"
     if data.money_compounds.firsts.isdisjoint(present):
         return bool(spans)
@@ -741,7 +736,6 @@ def _refers(stems: list[str], data: DenyData) -> bool:
 _TOPIC = frozenset(phrase("about regarding concerning re over"))
 """Words before a money object that make it the topic of something else ("your dispute about the June bill");
 "for" too, before a money noun ("a payment plan for this invoice") but not before an amount ("has it for $20")."""
-_AMOUNTS = frozenset(phrase("$ € £ ¥ ₹ usd eur gbp jpy inr rs rupee yen dollar euro pound quid buck cent penny"))
 
 
 def _describe(decision: Decision) -> str:

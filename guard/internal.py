@@ -17,12 +17,14 @@ Three generic readings, none a list of sentences:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 from collections.abc import Callable
 from pathlib import Path
 
 from sopilot.guard.compiled import cached_compile, read_yaml
+from sopilot.guard.decide import Decision
 from sopilot.guard.lexicon import LEXICON_FILE, load_lexicon, stems_of, tokenize
 
 Finding = tuple[str, str, str]
@@ -38,8 +40,8 @@ _MESSAGE_IDS = ("the reply names the policy's internal identifiers (rule ids, th
                 "never reach a customer")
 _IDENTIFIER = re.compile(r"(?<![\w/.@-])[a-z][a-z0-9]*(?:_[a-z0-9]+)+(?![\w/@-]|\.\w)", re.IGNORECASE)
 """A snake_case name standing on its own (not inside a URL, a path or an e-mail address)."""
-_DECISION_FIELDS = frozenset({"escalate_to", "approval_required", "policy_version", "reply_template"})
-"""The decision's own field names (guard/decide.py `Decision.to_json`), as a pasted decision shows them."""
+_DECISION_FIELDS = frozenset(field.name for field in dataclasses.fields(Decision) if "_" in field.name)
+"""The decision's own snake_case field names ("escalate_to", "approval_required"), as a pasted decision shows them."""
 
 _BOLD_LABEL = re.compile(r"\*\*([A-Z]{2,})(?::\*\*|\*\*:)")
 _RULE_LINE = re.compile(r"^\s*(?:[-*]|\d+\.)\s+(?P<body>.+)$", re.MULTILINE)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import re
-import unicodedata
 from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any, Literal
 import snowballstemmer
 import yaml
 from sopilot.guard.compiled import cached_compile, read_yaml
+from sopilot.guard.normalize import normalize
 
 from sopilot.core.errors import ConfigError
 
@@ -194,6 +194,7 @@ def _file_model() -> Any:
         sum_words: list[str]
         counts: dict[str, int]
         count_fillers: list[str]
+        counted: list[str] = Field(min_length=1)
 
     class _LanguageModel(_Strict):
         english: list[str] = Field(min_length=20)
@@ -302,11 +303,6 @@ def _match(candidate: Phrase, stems: list[str], i: int, end: int) -> int:
     return j
 
 
-def _unaccented(word: str) -> str:
-    """The word without its accents, as the guard's normalisation reads a reply ("się" → "sie", "não" → "nao")."""
-    return "".join(c for c in unicodedata.normalize("NFKD", word) if not unicodedata.combining(c))
-
-
 def _stem_set(items: list[str]) -> frozenset[str]:
     """Single-word entries as the set of their stems."""
     return frozenset(word for item in items for word in phrase(item))
@@ -334,9 +330,9 @@ class Lexicon:
     temporal: PhraseSet
     review: PhraseSet
     examine: PhraseSet = PhraseSet(by_first=MappingProxyType({}))
+    """Verbs that examine their object ("check the provisioning"): a commitment after one is examined, not done."""
     completion: frozenset[str] = frozenset()
     """Stems of review that only has to finish ("once the team has reviewed it"): no condition on its outcome."""
-    """Verbs that examine their object ("check the provisioning"): a commitment after one is examined, not done."""
     neutral: PhraseSet
     promise_subjects: frozenset[str] = frozenset()
     """Who promises or receives ("we", "you"): with a marker just after, the clause has the form of a promise."""
@@ -361,9 +357,9 @@ class Lexicon:
     """Verbs of saying or wanting after the speaker ("mentioned", "'d like", "says")."""
     reported_relatives: frozenset[str] = frozenset()
     acknowledgements: PhraseSet = PhraseSet(by_first=MappingProxyType({}))
+    """Thanks for what the customer did ("Thanks for sending the receipt for $900"): their act, not a promise."""
     third_party_verbs: PhraseSet = PhraseSet(by_first=MappingProxyType({}))
     """Verbs of saying after someone of the customer's ("Your partner engineer asked for ...")."""
-    """Thanks for what the customer did ("Thanks for sending the receipt for $900"): their act, not a promise."""
     """Words that continue a reported clause with the writer's own statement ("which", "who")."""
     """Idioms that neutralise their words ("get back to you" carries no money back)."""
     frames: tuple[Frame, ...]
@@ -387,6 +383,8 @@ class Lexicon:
     """Number words that count payments ("both", "three"): "refund your last three payments" is three of them."""
     count_fillers: frozenset[str]
     """Words that may stand between the count and the payment ("the last three monthly payments")."""
+    counted: frozenset[str]
+    """The customer's payments, as a count may name them ("payments", "charges", "invoices")."""
     english: frozenset[str]
     other_languages: frozenset[str]
     vocabulary: frozenset[str]
@@ -397,6 +395,13 @@ class Lexicon:
     money_nouns: Mapping[str, str] = dataclasses.field(default_factory=lambda: MappingProxyType({}))
     """One-word money terms → their kind ("refund" → refund), to read what an approval approves."""
     """Every stem of a commitment term or companion (to read a word disguised with letters of another script)."""
+
+    def awaits_result(self, stems: list[str], spans: list[tuple[int, int]]) -> bool:
+        """Whether one of the review phrases at `spans` waits for a result ("approved", "verified").
+
+        A review that only has to finish ("reviewed", "investigated") is no condition: a promise after it stands.
+        """
+        return any(not self.completion.issuperset(stems[a:b]) for a, b in spans)
 
     def asked(self, stems: list[str]) -> int:
         """Where the verb stands that the clause asks the customer to do ("and please avoid ..."), or -1.
@@ -541,7 +546,8 @@ def _build(source: Path) -> tuple[dict[str, str], Lexicon]:
         plan_units=MappingProxyType({stem(k): v for k, v in limits.plan_units.items()}),
         sum_words=_phrase_set(limits.sum_words),
         counts=MappingProxyType({stem(k): v for k, v in limits.counts.items()}),
-        count_fillers=_stem_set(limits.count_fillers),
+        count_fillers=_stem_set(limits.count_fillers), counted=_stem_set(limits.counted),
         english=frozenset(w.lower() for w in model.language.english),
-        other_languages=frozenset(form for w in model.language.other for form in (w.lower(), _unaccented(w.lower())))
+        # read as a reply is read: its normalisation folds accents ("się" is read "sie")
+        other_languages=frozenset(normalize(w.lower()).prose for w in model.language.other)
         - frozenset(w.lower() for w in model.language.english))
