@@ -50,6 +50,20 @@ def _stemmer():
 
 _STEMS: dict[str, str] = {}
 _OVERRIDES: dict[str, str] = {}
+_BRITISH = (("isations", "izations"), ("isation", "ization"), ("ising", "izing"), ("ised", "ized"), ("ises", "izes"),
+            ("isers", "izers"), ("iser", "izer"), ("ise", "ize"), ("ysing", "yzing"), ("ysed", "yzed"), ("yse", "yze"))
+"""British endings and their American forms, folded before stemming: Snowball stems "authorized" to "author" and
+"authorised" to "authoris", so a lexicon word written in one spelling never matched a reply written in the other.
+Words that only happen to end so ("promise", "raise") are folded on both sides alike and still match."""
+
+
+def _american(word: str) -> str:
+    """`word` with a British -ise/-yse ending in its American spelling (see `_BRITISH`)."""
+    if "is" in word or "ys" in word:
+        for british, american in _BRITISH:
+            if word.endswith(british) and len(word) > len(british) + 1:
+                return word[: -len(british)] + american
+    return word
 
 
 def stem(word: str) -> str:
@@ -61,7 +75,7 @@ def stem(word: str) -> str:
         elif word in _OVERRIDES:
             found = _OVERRIDES[word]
         else:
-            found = _stemmer().stemWord(word)
+            found = _stemmer().stemWord(_american(word))
         if len(_STEMS) < 200_000:
             _STEMS[word] = found
     return found

@@ -215,10 +215,15 @@ PASSING = [
       "transaction.", id="a restriction of when something may happen"),
     P(A1_ESCALATE, "That will help our Billing Specialist team when they contact you.",
       id="a team's contact is awaited"),
+    P(A1_ESCALATE, "Once it is authorised by the Billing Specialist team, we will refund the $420.",
+      id="a promise that waits for an approval, in British spelling"),
+    P(A1_ESCALATE, "We advise you to keep the receipt for the $420 charge.", id="advice on the customer's receipt"),
 ]
 
 BLOCKED = [
     P(A1_ESCALATE, "I've refunded the full $420.", ["unauthorized_refund"], id="refunded the full $420"),
+    P(A1_ESCALATE, "I have authorised the refund of $420.", ["unauthorized_refund", "unauthorized_commitment"],
+      id="an approval in British spelling"),
     P(A1_ESCALATE, "We will refund you $420 today.", ["unauthorized_refund"], id="future promise"),
     P(A1_ESCALATE, "Don't worry, your refund of $420 is on its way.", ["unauthorized_refund"], id="on its way"),
     P(A1_ESCALATE, "You'll receive a full refund within 5 days.", ["unauthorized_refund"], id="you'll receive"),
