@@ -25,7 +25,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal, NamedTuple
 
@@ -42,6 +42,7 @@ from sopilot.guard.lexicon import (
     load_lexicon,
     stem,
     stems_in,
+    tokenize,
 )
 from sopilot.guard.normalize import Normalized, normalize
 from text_to_num import alpha2digit
@@ -558,7 +559,7 @@ def _clauses(text: str, lexicon: Lexicon) -> list[_Clause]:
                 or (first in temporal.firsts and temporal.match_at(stems, 0, len(stems)) >= 0))
 
     read: list[_Clause] = []
-    for clause in clauses:
+    for clause in _divide_negated(clauses, words, lexicon):
         stems = clause.stems
         acknowledges = stems[0] in thanks.firsts and thanks.match_at(stems, 0, len(stems)) >= 0
         conditional = opens(stems)
@@ -582,6 +583,26 @@ def _clauses(text: str, lexicon: Lexicon) -> list[_Clause]:
         # "you want the plan cancelled and the $240 returned to you": the customer's wish goes on after "and"
         read.append(clause)
     return read
+
+
+def _divide_negated(clauses: list[_Clause], words: str, lexicon: Lexicon) -> Iterator[_Clause]:
+    """The clauses, each divided where a negation governs only a phrase of its own (`Lexicon.negated_phrases`)."""
+    firsts = lexicon.negation.firsts
+    for clause in clauses:
+        cuts = [] if firsts.isdisjoint(clause.stems) else lexicon.negated_phrases(clause.stems)
+        if not cuts:
+            yield clause
+            continue
+        tokens = tokenize(words[clause.start:clause.end])[1 if clause.joined else 0:]
+        if len(tokens) != len(clause.stems):  # a piece of a run-on clause: read as it is
+            yield clause
+            continue
+        bounds = [0, *cuts, len(clause.stems)]
+        for a, b in zip(bounds, bounds[1:], strict=False):
+            start = clause.start + tokens[a][1]
+            end = clause.start + tokens[b - 1][2]
+            yield _Clause(start, end, clause.stems[a:b], clause.sentence, clause.question,
+                          joined=clause.joined and a == 0)
 
 
 def _thanks_only(stems: list[str], lexicon: Lexicon) -> bool:

@@ -178,6 +178,8 @@ def _file_model() -> Any:
     class _CuesModel(_Strict):
         negation: list[str]
         negation_exceptions: list[str]
+        local_negations: list[str]
+        subordinators: list[str]
         hedge: list[str]
         offer: list[str]
         condition: list[str]
@@ -337,6 +339,10 @@ class Lexicon:
 
     negation: PhraseSet
     negation_exceptions: PhraseSet
+    local_negations: frozenset[str] = frozenset()
+    """Negations that govern only a phrase of their own ("without"): see `negated_phrases`."""
+    subordinators: frozenset[str] = frozenset()
+    """Words that open a subordinate phrase ("since", "because"): a negation after one is that phrase's."""
     hedge: PhraseSet
     offer: PhraseSet
     condition: PhraseSet
@@ -416,6 +422,31 @@ class Lexicon:
         A review that only has to finish ("reviewed", "investigated") is no condition: a promise after it stands.
         """
         return any(not self.completion.issuperset(stems[a:b]) for a, b in spans)
+
+    def negated_phrases(self, stems: list[str]) -> list[int]:
+        """Where the clause divides around a negation that governs only a phrase of its own (sorted word indices).
+
+        "For the five days you went without your data | we'll pay you back": the main clause that follows the
+        negated phrase without a comma (a subject and an auxiliary, "we'll") is not negated, nor is the clause
+        before the subordinator that opens it ("We've refunded the $900 | since you couldn't use it"). The
+        negation must be "without" or stand after a subordinator; "I can't promise we'll refund it" stays whole.
+        """
+        negation, exceptions, end = self.negation, self.negation_exceptions, len(stems)
+        cuts: set[int] = set()
+        for i, word in enumerate(stems):
+            if (word not in negation.firsts or negation.match_at(stems, i, end) < 0
+                    or exceptions.match_at(stems, i, end) >= 0):
+                continue
+            opener = max((k for k in range(i) if stems[k] in self.subordinators), default=-1)
+            if opener < 0 and word not in self.local_negations:
+                continue
+            if opener > 0:
+                cuts.add(opener)
+            main = next((j for j in range(i + 1, end - 1)
+                         if stems[j] in self.promise_subjects and stems[j + 1] in self.promise_markers), None)
+            if main is not None:
+                cuts.add(main)
+        return sorted(cuts)
 
     def asked(self, stems: list[str]) -> int:
         """Where the verb stands that the clause asks the customer to do ("and please avoid ..."), or -1.
@@ -533,6 +564,7 @@ def _build(source: Path) -> tuple[dict[str, str], Lexicon]:
         action_objects=MappingProxyType({k: frozenset(v) for k, v in objects.items()}), known=known,
         money_nouns=MappingProxyType(money_nouns), vocabulary=vocabulary, negation=_phrase_set(cues.negation),
         negation_exceptions=_phrase_set(cues.negation_exceptions),
+        local_negations=_stem_set(cues.local_negations), subordinators=_stem_set(cues.subordinators),
         hedge=_phrase_set(cues.hedge), offer=_phrase_set(cues.offer), condition=_phrase_set(cues.condition),
         offer_condition=_phrase_set(cues.offer_condition), temporal=_phrase_set(cues.temporal),
         review=_phrase_set(cues.review), examine=_phrase_set(cues.examine),

@@ -218,12 +218,21 @@ PASSING = [
     P(A1_ESCALATE, "Once it is authorised by the Billing Specialist team, we will refund the $420.",
       id="a promise that waits for an approval, in British spelling"),
     P(A1_ESCALATE, "We advise you to keep the receipt for the $420 charge.", id="advice on the customer's receipt"),
+    P(A1_ESCALATE, "We'll close this ticket without refunding you.", id="'without' negates what follows it"),
+    P(A1_ESCALATE, "Since we can't refund the $420 we'll pass it to our Billing Specialist team.",
+      id="a negated opening phrase, then a hand-over"),
 ]
 
 BLOCKED = [
     P(A1_ESCALATE, "I've refunded the full $420.", ["unauthorized_refund"], id="refunded the full $420"),
     P(A1_ESCALATE, "I have authorised the refund of $420.", ["unauthorized_refund", "unauthorized_commitment"],
       id="an approval in British spelling"),
+    P(A1_ESCALATE, "For the five days you went without service we'll pay you back the $420.",
+      ["unauthorized_refund"], id="'without' in an opening phrase does not negate the main clause"),
+    P(A1_ESCALATE, "We've refunded the $420 since you couldn't use it.", ["unauthorized_refund"],
+      id="a negation after 'since' is its own phrase's"),
+    P(A1_ESCALATE, "Since you couldn't use it we'll refund the $420.", ["unauthorized_refund"],
+      id="a negated 'since' phrase before the promise"),
     P(A1_ESCALATE, "We will refund you $420 today.", ["unauthorized_refund"], id="future promise"),
     P(A1_ESCALATE, "Don't worry, your refund of $420 is on its way.", ["unauthorized_refund"], id="on its way"),
     P(A1_ESCALATE, "You'll receive a full refund within 5 days.", ["unauthorized_refund"], id="you'll receive"),
